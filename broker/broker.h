@@ -1,0 +1,247 @@
+/* broker.h - the broker process: its settings, connections, requests, the API
+ * dispatch table and the interfaces API handlers use.
+ *
+ * Request life cycle: conn.c reads a frame, decodes the header, looks the API
+ * up in the dispatch table (dispatch.c) and refuses unknown keys/versions
+ * before any handler runs. The handler (api_*.c, one file per API) decodes the
+ * body with the API's schema (common/msg_*.c), does its work and either
+ * answers at once (KH_RESPOND), parks the request to answer later
+ * (KH_PARKED: Fetch long-poll, acks=all produce), answers nothing (acks=0)
+ * or asks to close the connection (a malformed request). Responses go out in
+ * request order, however many requests are in flight on a connection.
+ */
+#ifndef KAFSCALE_BROKER_H
+#define KAFSCALE_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <event2/event.h>
+
+#include "kafka.h"
+#include "kbuf.h"
+#include "kmsg.h"
+#include "log.h"
+
+struct kconn;
+struct kreq;
+struct topic;
+struct partition;
+
+/* ---- settings (read once at start from KAFSCALE_*; see README) ---- */
+typedef struct broker_config {
+    char listen_host[256];
+    int listen_port;
+    char advertised_host[256];
+    int advertised_port;
+    int32_t node_id;
+    char data_dir[1024];
+    char cluster_id[64];
+    int64_t max_request_bytes;
+    int64_t idle_timeout_ms;
+    bool auto_create_topics;
+    int32_t auto_create_partitions;
+    int32_t max_inflight_per_conn; /* requests decoded ahead of the response in order */
+} broker_config_t;
+
+/* ---- handler results ---- */
+typedef enum kh_result {
+    KH_RESPOND = 0,   /* req->resp holds the response body: send it */
+    KH_PARKED,        /* the handler will call kreq_finish() later */
+    KH_NO_RESPONSE,   /* nothing is sent (Produce with acks=0) */
+    KH_CLOSE,         /* malformed request: close the connection */
+} kh_result_t;
+
+typedef kh_result_t(kh_fn)(struct kreq *req);
+
+/* One row per API: the only place versions are declared. ApiVersions is
+ * generated from this table. */
+typedef struct api_def {
+    int16_t key;
+    int16_t min_version, max_version;
+    int16_t first_flexible; /* first version with flexible encoding (KV_MAX: none) */
+    const char *name;
+    kh_fn *handler;
+    const kschema_t *req_schema;  /* body schemas (common/msg_*.h), used by the */
+    const kschema_t *resp_schema; /* handlers, the fuzzer and round-trip tests */
+} api_def_t;
+
+const api_def_t *api_lookup(int16_t key); /* NULL when we do not serve this key */
+extern const api_def_t api_table[];
+extern const int api_table_len;
+
+/* ---- a request in flight ---- */
+#define KREQ_MAGIC 0x6b726571u /* "kreq" */
+
+typedef struct kreq {
+    uint32_t magic;
+    struct kconn *conn;          /* NULL once the connection went away while parked */
+    kreq_hdr_t hdr;
+    const api_def_t *api;
+    bool flexible;               /* body (and header v2/v1) are flexible */
+    uint8_t *frame;              /* the request frame, owned by the request */
+    size_t frame_len;
+    kr_t body;                   /* reader positioned at the body */
+    karena_t arena;              /* decoded arrays; reset when the request ends */
+    kw_t resp;                   /* response body */
+    void *state;                 /* the handler's decoded request / progress (in arena) */
+    karena_mark_t state_mark;    /* arena position after the state: a re-run starts here */
+    bool done;                   /* response ready (or none to send) */
+    bool no_response;
+    bool timed_out;              /* set before re-running a parked handler at its deadline */
+    struct event *timer;         /* park deadline */
+    int64_t received_us;
+    TAILQ_ENTRY(kreq) conn_link; /* in the connection's in-order queue */
+    TAILQ_ENTRY(kreq) park_link; /* in the broker's parked list */
+} kreq_t;
+
+/* Encodes `resp` with the request's version into req->resp. */
+kh_result_t kreq_respond(kreq_t *req, const kschema_t *schema, const void *resp);
+/* Keeps the handler's decoded request across re-runs of a parked request:
+ * sets req->state and marks the arena there. */
+void kreq_keep_state(kreq_t *req, void *state);
+/* Parks the request until kreq_wake_parked() re-runs its handler, or until
+ * timeout_ms passes (then the handler runs again with req->timed_out set).
+ * Parking drops what the attempt wrote into req->resp (and its holds) and
+ * gives back arena memory allocated after kreq_keep_state(). */
+kh_result_t kreq_park(kreq_t *req, int64_t timeout_ms);
+/* Completes a parked request whose handler produced the result `r`. */
+void kreq_finish(kreq_t *req, kh_result_t r);
+/* Re-runs the handlers of all parked requests (after a partition advanced).
+ * Deferred to the event loop: cheap to call often. */
+void kreq_wake_parked(void);
+
+/* ---- partition log (in memory; the flusher makes it durable in issue 3) ---- */
+
+/* A refcounted chunk of batch bytes. Fetch responses reference chunks
+ * directly (zero copy) and release them when the bytes left the socket. */
+typedef struct pchunk {
+    uint32_t refs;
+    uint32_t cap, len;
+    _Alignas(16) uint8_t data[];
+} pchunk_t;
+void pchunk_keep(pchunk_t *c);
+void pchunk_release(void *c); /* kw_release_fn-compatible */
+
+typedef struct pbatch {
+    int64_t base_offset, last_offset;
+    int64_t max_timestamp;
+    pchunk_t *chunk;
+    uint32_t pos, len;
+} pbatch_t;
+
+typedef struct plog {
+    pbatch_t *batches;    /* ring of batches in offset order */
+    size_t head, count, cap;
+    pchunk_t *cur;        /* chunk being appended to */
+    int64_t start_offset; /* log start offset (earliest) */
+    int64_t next_offset;  /* log end offset: the next offset to assign */
+    int64_t hw;           /* high watermark: end of what consumers may see */
+    int64_t bytes;        /* bytes held */
+} plog_t;
+
+void plog_init(plog_t *l, int64_t start_offset);
+void plog_free(plog_t *l);
+/* Appends a validated batch (whose base offset was already rewritten). Copies
+ * the bytes. Returns 0, or -1 out of memory. */
+int plog_append(plog_t *l, const uint8_t *batch, uint32_t len, int64_t base, int64_t last, int64_t max_ts);
+/* Gathers whole batches from `offset` (the batch holding it first) up to the
+ * high watermark, stopping before max_bytes unless `first` is set and nothing
+ * was gathered yet (KIP-74: the first batch of a response always goes whole).
+ * The pieces (iov from the arena, zero copy) go into *out, ready to encode as
+ * a KT_RECORDS field; the log chunks they point into are kept alive by holds
+ * added to `hold` (the response writer: req->resp), released when the response
+ * has left the socket. Returns the bytes gathered (out->len). */
+int32_t plog_read(plog_t *l, int64_t offset, int64_t max_bytes, bool first, kw_t *hold, karena_t *a,
+                  krecords_t *out);
+/* First offset whose batch max timestamp >= ts, or -1 (with *ts_out the batch's). */
+int64_t plog_offset_for_time(plog_t *l, int64_t ts, int64_t *ts_out);
+/* Offset and timestamp of the batch with the largest max timestamp, or -1. */
+int64_t plog_max_timestamp(plog_t *l, int64_t *ts_out);
+
+/* ---- topics ---- */
+#define TOPIC_MAGIC 0x746f7063u /* "topc" */
+
+typedef struct partition {
+    struct topic *topic;
+    int32_t index;
+    int32_t leader_epoch;
+    plog_t log;
+} partition_t;
+
+typedef struct topic_config {
+    int64_t retention_ms;
+    int64_t retention_bytes;
+    int64_t segment_bytes;
+    int32_t max_message_bytes;
+    char cleanup_policy[32];
+    char compression_type[16];
+    char timestamp_type[16]; /* CreateTime or LogAppendTime */
+} topic_config_t;
+
+typedef struct topic {
+    uint32_t magic;
+    char name[250];
+    kuuid_t id;
+    int32_t npartitions;
+    partition_t *partitions;
+    topic_config_t config;
+    struct topic *hash_next;
+    TAILQ_ENTRY(topic) link;
+} topic_t;
+
+TAILQ_HEAD(topic_list, topic);
+
+void topics_init(void);
+void topics_shutdown(void);
+topic_t *topic_find(kstr_t name);
+partition_t *partition_find(kstr_t topic, int32_t index);
+/* Creates a topic; returns a Kafka error code (KERR_NONE on success) and an
+ * optional message (static storage). validate_only checks without creating.
+ * configs: pairs of name/value (count n), may be NULL. */
+int16_t topic_create(kstr_t name, int32_t npartitions, const kstr_t *config_names, const kstr_t *config_values,
+                     int nconfigs, bool validate_only, topic_t **out, const char **errmsg);
+int16_t topic_delete(kstr_t name);
+/* Iteration in creation order. */
+topic_t *topics_first(void);
+topic_t *topics_next(topic_t *t);
+int topics_count(void);
+/* Validates and applies one topic config to cfg; returns KERR_NONE or INVALID_CONFIG. */
+int16_t topic_config_set(topic_config_t *cfg, kstr_t name, kstr_t value, const char **errmsg);
+void topic_config_defaults(topic_config_t *cfg);
+
+/* partition.c: validates and appends a Produce's records (rewriting base
+ * offsets in place); returns a Kafka error code and message. */
+int16_t partition_append(partition_t *p, uint8_t *records, int32_t len, int64_t *base_out, int64_t *log_append_ms,
+                         const char **errmsg);
+/* Records that everything below end_offset is committed (durable): moves the
+ * high watermark and wakes parked fetches and producers. */
+void partition_committed(partition_t *p, int64_t end_offset);
+
+/* Auto-creation used by Metadata/Produce (honours KAFSCALE_AUTO_CREATE_*). */
+topic_t *topic_auto_create(kstr_t name, int16_t *err);
+
+/* ---- the broker ---- */
+typedef struct broker {
+    broker_config_t cfg;
+    struct event_base *base;
+    struct kconn_list *conns;
+    int nconns;
+    bool stopping;
+    int64_t start_ms;
+} broker_t;
+
+extern broker_t g_broker;
+
+int64_t now_ms(void);
+int64_t now_us(void);
+
+/* conn.c */
+int conn_listen(void);
+void conn_shutdown(void);
+
+/* API handlers (one file each). */
+kh_fn api_produce, api_fetch, api_list_offsets, api_metadata, api_api_versions, api_create_topics,
+    api_delete_topics;
+
+#endif

@@ -1,0 +1,517 @@
+/* conn.c - Kafka client connections: framing, the per-connection state
+ * machine, dispatch to API handlers, parked requests, and in-order responses
+ * written with scatter-gather (record bytes go out by reference).
+ *
+ * Each connection reads frames (4-byte big-endian size, then the request),
+ * checks the size against KAFSCALE_MAX_REQUEST_BYTES before reading it,
+ * decodes the header and refuses unknown API keys and versions before any
+ * handler runs. Many requests may be in flight on one connection: responses
+ * are queued in request order and a finished response waits for those before
+ * it. A per-event budget keeps one busy client from starving the others.
+ */
+#include "broker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "msg_api_versions.h"
+
+#define KCONN_MAGIC 0x6b636f6eu   /* "kcon" */
+#define FRAMES_PER_EVENT 64       /* request budget per read event */
+#define MAX_QUEUED_FRAME_BYTES (64 << 20)
+#define MAX_OUTPUT_BYTES (64 << 20)
+
+typedef enum conn_state {
+    CONN_READING = 0, /* reading and dispatching frames */
+    CONN_PAUSED,      /* too much in flight or queued output: not reading */
+    CONN_CLOSING,     /* protocol error or peer gone: flushing what is owed, then closing */
+    CONN_STATE_MAX
+} conn_state_t;
+
+static const char *conn_state_names[CONN_STATE_MAX] = {"reading", "paused", "closing"};
+
+TAILQ_HEAD(kreq_queue, kreq);
+
+typedef struct kconn {
+    uint32_t magic;
+    conn_state_t state;
+    struct bufferevent *bev;
+    struct event *resume_ev;  /* continues dispatch when the budget ran out */
+    char peer[64];
+    struct kreq_queue queue;  /* requests in arrival order, answered in this order */
+    int nqueued;
+    size_t queued_bytes;      /* frame bytes of queued requests */
+    kreq_t *free_reqs;        /* recycled requests (arena and writer buffers kept) */
+    int nfree;
+    TAILQ_ENTRY(kconn) link;
+} kconn_t;
+
+TAILQ_HEAD(kconn_list, kconn);
+static struct kconn_list all_conns = TAILQ_HEAD_INITIALIZER(all_conns);
+static struct evconnlistener *listener;
+static struct kreq_queue parked = TAILQ_HEAD_INITIALIZER(parked);
+static struct event *wake_ev;
+
+static void conn_close(kconn_t *c, const char *why);
+static void conn_free(kconn_t *c);
+static void conn_dispatch(kconn_t *c);
+static void conn_send_ready(kconn_t *c);
+
+static void conn_set_state(kconn_t *c, conn_state_t s) {
+    KS_ASSERT(c->magic == KCONN_MAGIC);
+    KS_ASSERT(s < CONN_STATE_MAX);
+    /* Nothing leaves CLOSING but conn_close(). */
+    KS_ASSERT(c->state != CONN_CLOSING || s == CONN_CLOSING);
+    if (c->state != s) log_debug("conn %s: %s -> %s", c->peer, conn_state_names[c->state], conn_state_names[s]);
+    c->state = s;
+}
+
+/* ---- requests ---- */
+
+static kreq_t *req_get(kconn_t *c) {
+    kreq_t *r = c->free_reqs;
+    if (r) {
+        c->free_reqs = (kreq_t *)r->state;
+        c->nfree--;
+    } else {
+        r = calloc(1, sizeof *r);
+        if (!r) return NULL;
+        karena_init(&r->arena);
+        kw_init(&r->resp, 0);
+    }
+    r->magic = KREQ_MAGIC;
+    r->conn = c;
+    r->state = NULL;
+    r->state_mark = karena_mark(&r->arena);
+    r->done = r->no_response = r->timed_out = false;
+    r->received_us = now_us();
+    return r;
+}
+
+static bool req_is_parked(kreq_t *r) { return r->timer && evtimer_pending(r->timer, NULL); }
+
+static void req_unpark(kreq_t *r) {
+    if (req_is_parked(r)) {
+        evtimer_del(r->timer);
+        TAILQ_REMOVE(&parked, r, park_link);
+    }
+}
+
+/* Ends a request: gives back its frame and buffers, keeps a few for reuse. */
+static void req_put(kconn_t *c, kreq_t *r) {
+    KS_ASSERT(r->magic == KREQ_MAGIC);
+    req_unpark(r);
+    free(r->frame);
+    r->frame = NULL;
+    kw_reset(&r->resp);
+    karena_reset(&r->arena);
+    if (c && c->nfree < 8 && r->resp.cap <= (1 << 20)) {
+        r->state = c->free_reqs;
+        c->free_reqs = r;
+        c->nfree++;
+        return;
+    }
+    if (r->timer) event_free(r->timer);
+    kw_free(&r->resp);
+    karena_free(&r->arena);
+    r->magic = 0;
+    free(r);
+}
+
+kh_result_t kreq_respond(kreq_t *req, const kschema_t *schema, const void *resp) {
+    if (kmsg_encode(schema, req->hdr.api_version, req->flexible, &req->resp, resp) != 0) {
+        log_error("cannot encode %s v%d response (correlation id %d)", req->api->name, req->hdr.api_version,
+                  req->hdr.correlation_id);
+        return KH_CLOSE;
+    }
+    return KH_RESPOND;
+}
+
+void kreq_keep_state(kreq_t *req, void *state) {
+    req->state = state;
+    req->state_mark = karena_mark(&req->arena);
+}
+
+static void park_timeout_cb(evutil_socket_t fd, short what, void *arg) {
+    kreq_t *r = arg;
+    TAILQ_REMOVE(&parked, r, park_link);
+    r->timed_out = true;
+    kh_result_t res = r->api->handler(r);
+    if (res != KH_PARKED) kreq_finish(r, res);
+}
+
+kh_result_t kreq_park(kreq_t *req, int64_t timeout_ms) {
+    KS_ASSERT(req->magic == KREQ_MAGIC);
+    kw_reset(&req->resp);
+    karena_rewind(&req->arena, req->state_mark);
+    if (!req->timer) {
+        req->timer = evtimer_new(g_broker.base, park_timeout_cb, req);
+        if (!req->timer) return KH_CLOSE;
+    }
+    req_unpark(req);
+    if (timeout_ms < 0) timeout_ms = 0;
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    evtimer_add(req->timer, &tv);
+    TAILQ_INSERT_TAIL(&parked, req, park_link);
+    return KH_PARKED;
+}
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg) {
+    /* Re-run every parked handler once; those still waiting park again. */
+    struct kreq_queue batch = TAILQ_HEAD_INITIALIZER(batch);
+    kreq_t *r;
+    while ((r = TAILQ_FIRST(&parked))) {
+        TAILQ_REMOVE(&parked, r, park_link);
+        evtimer_del(r->timer);
+        TAILQ_INSERT_TAIL(&batch, r, park_link);
+    }
+    while ((r = TAILQ_FIRST(&batch))) {
+        TAILQ_REMOVE(&batch, r, park_link);
+        kh_result_t res = r->api->handler(r);
+        if (res != KH_PARKED) kreq_finish(r, res);
+    }
+}
+
+void kreq_wake_parked(void) {
+    if (wake_ev && !TAILQ_EMPTY(&parked)) event_active(wake_ev, EV_TIMEOUT, 0);
+}
+
+void kreq_finish(kreq_t *req, kh_result_t res) {
+    KS_ASSERT(req->magic == KREQ_MAGIC);
+    kconn_t *c = req->conn;
+    req->done = true;
+    req->no_response = (res == KH_NO_RESPONSE);
+    if (res == KH_CLOSE) {
+        log_warn("closing connection from %s: malformed %s v%d request (correlation id %d)", c->peer,
+                 req->api ? req->api->name : "?", req->hdr.api_version, req->hdr.correlation_id);
+        conn_close(c, NULL);
+        return;
+    }
+    conn_send_ready(c);
+}
+
+/* ---- responses ---- */
+
+/* Keeps the release callbacks of one response alive until libevent has
+ * written (and freed) every referenced piece of it. */
+typedef struct resp_hold {
+    int pending;
+    size_t n;
+    kw_ref_t rel[];
+} resp_hold_t;
+
+static void hold_run(resp_hold_t *h) {
+    for (size_t i = 0; i < h->n; i++) h->rel[i].release(h->rel[i].arg);
+    free(h);
+}
+
+static void hold_cleanup_cb(const void *data, size_t len, void *arg) {
+    resp_hold_t *h = arg;
+    if (--h->pending == 0) hold_run(h);
+}
+
+/* Moves the response (header + body pieces) into the output buffer. */
+static void write_response(kconn_t *c, kreq_t *r) {
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    kw_t *w = &r->resp;
+    /* ApiVersions always answers with response header v0 (no tagged fields),
+     * so that a client can parse it whatever version it asked for. */
+    bool hdr_tags = r->flexible && r->hdr.api_key != KAPI_API_VERSIONS;
+    uint8_t hdr[9];
+    size_t hlen = hdr_tags ? 9 : 8;
+    kput32(hdr, (uint32_t)(hlen - 4 + kw_size(w)));
+    kput32(hdr + 4, (uint32_t)r->hdr.correlation_id);
+    hdr[8] = 0;
+    evbuffer_add(out, hdr, hlen);
+
+    size_t nrel = 0, nref = 0;
+    for (size_t i = 0; i < w->nrefs; i++) {
+        if (w->refs[i].release) nrel++;
+        if (w->refs[i].len) nref++;
+    }
+    resp_hold_t *h = NULL;
+    if (nrel) {
+        h = malloc(sizeof *h + nrel * sizeof(kw_ref_t));
+        KS_ASSERT(h != NULL);
+        h->n = 0;
+        h->pending = 1; /* ours until every piece is added */
+        for (size_t i = 0; i < w->nrefs; i++)
+            if (w->refs[i].release) h->rel[h->n++] = w->refs[i];
+    }
+    size_t pos = 0;
+    for (size_t i = 0; i < w->nrefs; i++) {
+        kw_ref_t *ref = &w->refs[i];
+        if (ref->at > pos) { evbuffer_add(out, w->buf + pos, ref->at - pos); pos = ref->at; }
+        if (!ref->len) continue;
+        if (h) {
+            h->pending++;
+            evbuffer_add_reference(out, ref->p, ref->len, hold_cleanup_cb, h);
+        } else {
+            evbuffer_add_reference(out, ref->p, ref->len, NULL, NULL);
+        }
+    }
+    if (w->len > pos) evbuffer_add(out, w->buf + pos, w->len - pos);
+    /* The evbuffer owns the releases now. */
+    w->nrefs = 0;
+    w->reflen = 0;
+    if (h && --h->pending == 0) hold_run(h);
+    (void)nref;
+}
+
+/* Sends every finished response at the head of the queue, in order. */
+static void conn_send_ready(kconn_t *c) {
+    kreq_t *r;
+    while ((r = TAILQ_FIRST(&c->queue)) && r->done) {
+        TAILQ_REMOVE(&c->queue, r, conn_link);
+        c->nqueued--;
+        c->queued_bytes -= r->frame_len;
+        if (!r->no_response) write_response(c, r);
+        req_put(c, r);
+    }
+    if (c->state == CONN_PAUSED && c->nqueued < g_broker.cfg.max_inflight_per_conn &&
+        c->queued_bytes < MAX_QUEUED_FRAME_BYTES &&
+        evbuffer_get_length(bufferevent_get_output(c->bev)) < MAX_OUTPUT_BYTES) {
+        conn_set_state(c, CONN_READING);
+        bufferevent_enable(c->bev, EV_READ);
+        event_active(c->resume_ev, EV_TIMEOUT, 0);
+    }
+}
+
+/* Answers an ApiVersions request of a version we do not know, as Kafka does:
+ * UNSUPPORTED_VERSION with a v0 body listing what we support. */
+static void answer_unsupported_api_versions(kreq_t *r) {
+    api_versions_resp_t resp = {.error_code = KERR_UNSUPPORTED_VERSION};
+    api_versions_resp_key_t *keys = KARR_NEW(&r->arena, resp.api_keys, api_versions_resp_key_t, api_table_len);
+    for (int i = 0; keys && i < api_table_len; i++)
+        keys[i] = (api_versions_resp_key_t){api_table[i].key, api_table[i].min_version, api_table[i].max_version};
+    r->flexible = false;
+    kmsg_encode(&api_versions_resp_schema, 0, false, &r->resp, &resp);
+}
+
+/* Handles one complete frame (4-byte size already stripped). Takes `frame`. */
+static void conn_handle_frame(kconn_t *c, uint8_t *frame, size_t len) {
+    kreq_t *r = req_get(c);
+    if (!r) { free(frame); conn_close(c, "out of memory"); return; }
+    r->frame = frame;
+    r->frame_len = len;
+    r->body = kr_init(frame, len);
+    kreq_hdr_read_fixed(&r->body, &r->hdr);
+    r->api = NULL;
+    TAILQ_INSERT_TAIL(&c->queue, r, conn_link);
+    c->nqueued++;
+    c->queued_bytes += len;
+    if (r->body.err) { conn_close(c, "request shorter than its header"); return; }
+
+    const api_def_t *api = api_lookup(r->hdr.api_key);
+    if (!api) {
+        log_warn("closing connection from %s: unknown API key %d (correlation id %d)", c->peer, r->hdr.api_key,
+                 r->hdr.correlation_id);
+        conn_close(c, NULL);
+        return;
+    }
+    r->api = api;
+    if (r->hdr.api_version < api->min_version || r->hdr.api_version > api->max_version) {
+        if (api->key == KAPI_API_VERSIONS && r->hdr.api_version > api->max_version) {
+            answer_unsupported_api_versions(r);
+            kreq_finish(r, KH_RESPOND);
+            return;
+        }
+        log_warn("closing connection from %s: %s v%d is not supported (we serve v%d-v%d)", c->peer, api->name,
+                 r->hdr.api_version, api->min_version, api->max_version);
+        conn_close(c, NULL);
+        return;
+    }
+    r->flexible = r->hdr.api_version >= api->first_flexible;
+    kreq_hdr_read_rest(&r->body, &r->hdr, r->flexible);
+    if (r->body.err) { conn_close(c, "malformed request header"); return; }
+    kh_result_t res = api->handler(r);
+    if (res != KH_PARKED) kreq_finish(r, res);
+}
+
+/* Reads and dispatches complete frames, at most FRAMES_PER_EVENT at a time. */
+static void conn_dispatch(kconn_t *c) {
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    for (int n = 0; n < FRAMES_PER_EVENT; n++) {
+        if (c->state != CONN_READING) return;
+        if (c->nqueued >= g_broker.cfg.max_inflight_per_conn || c->queued_bytes >= MAX_QUEUED_FRAME_BYTES ||
+            evbuffer_get_length(bufferevent_get_output(c->bev)) >= MAX_OUTPUT_BYTES) {
+            conn_set_state(c, CONN_PAUSED);
+            bufferevent_disable(c->bev, EV_READ);
+            return;
+        }
+        uint8_t szb[4];
+        if (evbuffer_copyout(in, szb, 4) < 4) return;
+        int32_t size = (int32_t)kbe32(szb);
+        if (size < 8 || (int64_t)size > g_broker.cfg.max_request_bytes) {
+            log_warn("closing connection from %s: request size %d is outside 8..%lld (KAFSCALE_MAX_REQUEST_BYTES)",
+                     c->peer, size, (long long)g_broker.cfg.max_request_bytes);
+            conn_close(c, NULL);
+            return;
+        }
+        if (evbuffer_get_length(in) < 4 + (size_t)size) {
+            /* Ask libevent to wait for the whole frame. */
+            bufferevent_setwatermark(c->bev, EV_READ, 4 + (size_t)size, 0);
+            return;
+        }
+        bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+        uint8_t *frame = malloc((size_t)size);
+        if (!frame) { conn_close(c, "out of memory"); return; }
+        evbuffer_drain(in, 4);
+        evbuffer_remove(in, frame, (size_t)size);
+        conn_handle_frame(c, frame, (size_t)size);
+    }
+    /* Budget used up: continue after other connections had their turn. */
+    if (c->state == CONN_READING && evbuffer_get_length(in) >= 4) event_active(c->resume_ev, EV_TIMEOUT, 0);
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg) {
+    kconn_t *c = arg;
+    if (c->state == CONN_CLOSING) conn_free(c);
+    else if (c->state == CONN_READING) conn_dispatch(c);
+}
+
+static void read_cb(struct bufferevent *bev, void *arg) { conn_dispatch(arg); }
+
+static void write_cb(struct bufferevent *bev, void *arg) {
+    kconn_t *c = arg;
+    if (c->state != CONN_CLOSING) conn_send_ready(c);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg) {
+    kconn_t *c = arg;
+    if (what & BEV_EVENT_TIMEOUT) {
+        if (c->nqueued > 0) { /* waiting on our own parked requests: not idle */
+            bufferevent_enable(bev, EV_READ);
+            return;
+        }
+        log_info("closing idle connection from %s (KAFSCALE_IDLE_TIMEOUT_MS=%lld)", c->peer,
+                 (long long)g_broker.cfg.idle_timeout_ms);
+        conn_close(c, NULL);
+        return;
+    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) conn_close(c, NULL);
+}
+
+/* Frees the connection. Only from resume_cb or shutdown: never while a
+ * callback of this connection is on the stack. */
+static void conn_free(kconn_t *c) {
+    KS_ASSERT(c->magic == KCONN_MAGIC);
+    kreq_t *r;
+    while ((r = TAILQ_FIRST(&c->queue))) {
+        TAILQ_REMOVE(&c->queue, r, conn_link);
+        r->conn = NULL;
+        req_put(NULL, r);
+    }
+    while ((r = c->free_reqs)) {
+        c->free_reqs = (kreq_t *)r->state;
+        req_put(NULL, r);
+    }
+    TAILQ_REMOVE(&all_conns, c, link);
+    g_broker.nconns--;
+    event_free(c->resume_ev);
+    bufferevent_free(c->bev);
+    c->magic = 0;
+    free(c);
+}
+
+/* Closes the connection: stops reading and writing, drops queued requests
+ * (parked ones are unparked), and frees it from the event loop. With `why`,
+ * logs it. */
+static void conn_close(kconn_t *c, const char *why) {
+    KS_ASSERT(c->magic == KCONN_MAGIC);
+    if (c->state == CONN_CLOSING) return;
+    if (why) log_warn("closing connection from %s: %s", c->peer, why);
+    conn_set_state(c, CONN_CLOSING);
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    kreq_t *r;
+    while ((r = TAILQ_FIRST(&c->queue))) {
+        TAILQ_REMOVE(&c->queue, r, conn_link);
+        c->nqueued--;
+        req_put(c, r);
+    }
+    event_active(c->resume_ev, EV_TIMEOUT, 0);
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg) {
+    kconn_t *c = calloc(1, sizeof *c);
+    if (!c) { evutil_closesocket(fd); return; }
+    c->magic = KCONN_MAGIC;
+    c->state = CONN_READING;
+    TAILQ_INIT(&c->queue);
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
+        port = ntohs(s4->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
+        port = ntohs(s6->sin6_port);
+    }
+    snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->bev = bufferevent_socket_new(g_broker.base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->resume_ev = event_new(g_broker.base, -1, 0, resume_cb, c);
+    if (!c->bev || !c->resume_ev) {
+        if (c->bev) bufferevent_free(c->bev); else evutil_closesocket(fd);
+        if (c->resume_ev) event_free(c->resume_ev);
+        free(c);
+        return;
+    }
+    bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+    if (g_broker.cfg.idle_timeout_ms > 0) {
+        struct timeval tv = {g_broker.cfg.idle_timeout_ms / 1000, (g_broker.cfg.idle_timeout_ms % 1000) * 1000};
+        bufferevent_set_timeouts(c->bev, &tv, NULL);
+    }
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    TAILQ_INSERT_TAIL(&all_conns, c, link);
+    g_broker.nconns++;
+    log_debug("connection from %s", c->peer);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg) {
+    log_warn("accept failed: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+int conn_listen(void) {
+    broker_config_t *cfg = &g_broker.cfg;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", cfg->listen_port);
+    struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = EVUTIL_AI_PASSIVE};
+    struct evutil_addrinfo *ai = NULL;
+    const char *host = cfg->listen_host[0] ? cfg->listen_host : NULL;
+    int rc = evutil_getaddrinfo(host, portstr, &hints, &ai);
+    if (rc || !ai) {
+        log_error("KAFSCALE_BROKER_ADDR: cannot resolve '%s': %s", cfg->listen_host, evutil_gai_strerror(rc));
+        return -1;
+    }
+    listener = evconnlistener_new_bind(g_broker.base, accept_cb, NULL,
+                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+                                       ai->ai_addr, (int)ai->ai_addrlen);
+    evutil_freeaddrinfo(ai);
+    if (!listener) {
+        log_error("cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port, strerror(errno));
+        return -1;
+    }
+    evconnlistener_set_error_cb(listener, accept_error_cb);
+    wake_ev = event_new(g_broker.base, -1, 0, wake_cb, NULL);
+    return 0;
+}
+
+void conn_shutdown(void) {
+    if (listener) evconnlistener_free(listener);
+    listener = NULL;
+    kconn_t *c;
+    while ((c = TAILQ_FIRST(&all_conns))) conn_free(c);
+    if (wake_ev) event_free(wake_ev);
+    wake_ev = NULL;
+}

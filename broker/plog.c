@@ -1,0 +1,162 @@
+/* plog.c - a partition's log held in memory: record batches packed into
+ * refcounted chunks, with a ring of batch descriptors for offset lookups.
+ *
+ * Produce copies each validated batch once into the current chunk; Fetch hands
+ * out references into chunks (zero copy) that stay valid until the response
+ * bytes have left the socket, even if the log drops the chunk meanwhile.
+ * Offsets: start_offset <= hw <= next_offset. Consumers see only below hw. */
+#include "broker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PCHUNK_SIZE (1u << 20)
+
+static pchunk_t *pchunk_new(uint32_t cap) {
+    pchunk_t *c = malloc(sizeof *c + cap);
+    if (!c) return NULL;
+    c->refs = 1;
+    c->cap = cap;
+    c->len = 0;
+    return c;
+}
+
+void pchunk_keep(pchunk_t *c) { c->refs++; }
+
+void pchunk_release(void *arg) {
+    pchunk_t *c = arg;
+    KS_ASSERT(c->refs > 0);
+    if (--c->refs == 0) free(c);
+}
+
+void plog_init(plog_t *l, int64_t start_offset) {
+    memset(l, 0, sizeof *l);
+    l->start_offset = l->next_offset = l->hw = start_offset;
+}
+
+/* The log holds one reference on every chunk that still has batches, and on
+ * the current chunk. Chunks fill in order, so a chunk's batches are adjacent. */
+void plog_free(plog_t *l) {
+    pchunk_t *prev = NULL;
+    for (size_t i = 0; i < l->count; i++) {
+        pbatch_t *b = &l->batches[(l->head + i) % l->cap];
+        if (b->chunk != prev) pchunk_release(b->chunk);
+        prev = b->chunk;
+    }
+    if (l->cur && l->cur != prev) pchunk_release(l->cur);
+    free(l->batches);
+    memset(l, 0, sizeof *l);
+}
+
+static inline pbatch_t *batch_at(plog_t *l, size_t i) { return &l->batches[(l->head + i) % l->cap]; }
+
+int plog_append(plog_t *l, const uint8_t *batch, uint32_t len, int64_t base, int64_t last, int64_t max_ts) {
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        pbatch_t *nb = malloc(cap * sizeof *nb);
+        if (!nb) return -1;
+        for (size_t i = 0; i < l->count; i++) nb[i] = *batch_at(l, i);
+        free(l->batches);
+        l->batches = nb;
+        l->cap = cap;
+        l->head = 0;
+    }
+    if (!l->cur || l->cur->cap - l->cur->len < len) {
+        pchunk_t *c = pchunk_new(len > PCHUNK_SIZE ? len : PCHUNK_SIZE);
+        if (!c) return -1;
+        /* The old current chunk's reference now belongs to its batches
+         * (an empty one has none and goes now). */
+        if (l->cur && l->cur->len == 0) pchunk_release(l->cur);
+        l->cur = c;
+    }
+    pchunk_t *c = l->cur;
+    memcpy(c->data + c->len, batch, len);
+    *batch_at(l, l->count) = (pbatch_t){base, last, max_ts, c, c->len, len};
+    l->count++;
+    c->len += len;
+    l->next_offset = last + 1;
+    l->bytes += len;
+    return 0;
+}
+
+/* Index (0..count-1) of the batch holding offset, or of the first batch after
+ * it; count when none. */
+static size_t find_batch(plog_t *l, int64_t offset) {
+    size_t lo = 0, hi = l->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (batch_at(l, mid)->last_offset < offset) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+int32_t plog_read(plog_t *l, int64_t offset, int64_t max_bytes, bool first, kw_t *hold, karena_t *a,
+                  krecords_t *out) {
+    *out = (krecords_t){NULL, 0, 0, NULL};
+    size_t i = find_batch(l, offset);
+    size_t end = i;
+    int64_t total = 0;
+    /* Count whole batches below the high watermark that fit. */
+    while (end < l->count) {
+        pbatch_t *b = batch_at(l, end);
+        if (b->last_offset >= l->hw) break;
+        if (total + b->len > max_bytes && !(first && total == 0)) break;
+        total += b->len;
+        end++;
+        if (total >= INT32_MAX - PCHUNK_SIZE) break;
+    }
+    if (end == i) return 0;
+    /* Coalesce neighbours in the same chunk into one piece. */
+    size_t npieces = 0;
+    for (size_t k = i; k < end; k++) {
+        pbatch_t *b = batch_at(l, k);
+        if (k == i || b->chunk != batch_at(l, k - 1)->chunk ||
+            b->pos != batch_at(l, k - 1)->pos + batch_at(l, k - 1)->len)
+            npieces++;
+    }
+    kiov_t *iov = karena_alloc(a, npieces * sizeof *iov);
+    if (!iov) return 0;
+    size_t n = 0;
+    for (size_t k = i; k < end; k++) {
+        pbatch_t *b = batch_at(l, k);
+        if (n && iov[n - 1].p + iov[n - 1].len == b->chunk->data + b->pos) {
+            iov[n - 1].len += b->len;
+        } else {
+            iov[n++] = (kiov_t){b->chunk->data + b->pos, b->len};
+            pchunk_keep(b->chunk);
+            kw_ref(hold, NULL, 0, pchunk_release, b->chunk);
+        }
+    }
+    out->len = (int32_t)total;
+    out->p = iov[0].p;
+    out->iov = iov;
+    out->niov = (int32_t)n;
+    return (int32_t)total;
+}
+
+int64_t plog_offset_for_time(plog_t *l, int64_t ts, int64_t *ts_out) {
+    /* Batch max timestamps need not be monotonic: scan for the first batch
+     * whose max timestamp reaches ts (as Kafka's time index answers). */
+    for (size_t i = 0; i < l->count; i++) {
+        pbatch_t *b = batch_at(l, i);
+        if (b->base_offset >= l->hw) break;
+        if (b->max_timestamp >= ts) {
+            *ts_out = b->max_timestamp;
+            return b->base_offset < l->start_offset ? l->start_offset : b->base_offset;
+        }
+    }
+    *ts_out = -1;
+    return -1;
+}
+
+int64_t plog_max_timestamp(plog_t *l, int64_t *ts_out) {
+    int64_t best = -1, off = -1;
+    for (size_t i = 0; i < l->count; i++) {
+        pbatch_t *b = batch_at(l, i);
+        if (b->base_offset >= l->hw) break;
+        if (b->max_timestamp > best) { best = b->max_timestamp; off = b->last_offset; }
+    }
+    *ts_out = best;
+    return off;
+}

@@ -1,0 +1,10 @@
+/* crc32c.h - CRC-32C (Castagnoli), as Kafka record batches and Kafscale segments use it.
+ * Hardware (SSE4.2 crc32) when the CPU has it, a slicing-by-8 table otherwise. */
+#ifndef KAFSCALE_CRC32C_H
+#define KAFSCALE_CRC32C_H
+#include <stddef.h>
+#include <stdint.h>
+/* crc32c(0, p, n) is the CRC of p; pass a previous result to continue it. */
+uint32_t crc32c(uint32_t crc, const void *p, size_t n);
+uint32_t crc32c_sw(uint32_t crc, const void *p, size_t n); /* table version, for tests */
+#endif
