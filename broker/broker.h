@@ -90,6 +90,7 @@ typedef struct kreq {
     bool no_response;
     bool timed_out;              /* set before re-running a parked handler at its deadline */
     struct event *timer;         /* park deadline */
+    uint8_t park;                /* conn.c: which parked list holds it, if any */
     int64_t received_us;
     TAILQ_ENTRY(kreq) conn_link; /* in the connection's in-order queue */
     TAILQ_ENTRY(kreq) park_link; /* in the broker's parked list */

@@ -56,7 +56,9 @@ typedef struct kconn {
 TAILQ_HEAD(kconn_list, kconn);
 static struct kconn_list all_conns = TAILQ_HEAD_INITIALIZER(all_conns);
 static struct evconnlistener *listener;
-static struct kreq_queue parked = TAILQ_HEAD_INITIALIZER(parked);
+static struct kreq_queue parked = TAILQ_HEAD_INITIALIZER(parked); /* waiting: timer armed */
+static struct kreq_queue waking = TAILQ_HEAD_INITIALIZER(waking); /* being re-run by wake_cb */
+enum { PARK_NONE = 0, PARK_WAITING, PARK_WAKING };
 static struct event *wake_ev;
 
 static void conn_close(kconn_t *c, const char *why);
@@ -91,17 +93,19 @@ static kreq_t *req_get(kconn_t *c) {
     r->state = NULL;
     r->state_mark = karena_mark(&r->arena);
     r->done = r->no_response = r->timed_out = false;
+    r->park = PARK_NONE;
     r->received_us = now_us();
     return r;
 }
 
-static bool req_is_parked(kreq_t *r) { return r->timer && evtimer_pending(r->timer, NULL); }
-
 static void req_unpark(kreq_t *r) {
-    if (req_is_parked(r)) {
+    if (r->park == PARK_WAITING) {
         evtimer_del(r->timer);
         TAILQ_REMOVE(&parked, r, park_link);
+    } else if (r->park == PARK_WAKING) {
+        TAILQ_REMOVE(&waking, r, park_link);
     }
+    r->park = PARK_NONE;
 }
 
 /* Ends a request: gives back its frame and buffers, keeps a few for reuse. */
@@ -141,7 +145,9 @@ void kreq_keep_state(kreq_t *req, void *state) {
 
 static void park_timeout_cb(evutil_socket_t fd, short what, void *arg) {
     kreq_t *r = arg;
+    KS_ASSERT(r->park == PARK_WAITING);
     TAILQ_REMOVE(&parked, r, park_link);
+    r->park = PARK_NONE;
     r->timed_out = true;
     kh_result_t res = r->api->handler(r);
     if (res != KH_PARKED) kreq_finish(r, res);
@@ -160,20 +166,24 @@ kh_result_t kreq_park(kreq_t *req, int64_t timeout_ms) {
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     evtimer_add(req->timer, &tv);
     TAILQ_INSERT_TAIL(&parked, req, park_link);
+    req->park = PARK_WAITING;
     return KH_PARKED;
 }
 
 static void wake_cb(evutil_socket_t fd, short what, void *arg) {
-    /* Re-run every parked handler once; those still waiting park again. */
-    struct kreq_queue batch = TAILQ_HEAD_INITIALIZER(batch);
+    /* Re-run every parked handler once; those still waiting park again. A
+     * handler may close its connection, which drops that connection's other
+     * requests from `waking` (req_unpark), so always take the list head. */
     kreq_t *r;
     while ((r = TAILQ_FIRST(&parked))) {
         TAILQ_REMOVE(&parked, r, park_link);
         evtimer_del(r->timer);
-        TAILQ_INSERT_TAIL(&batch, r, park_link);
+        TAILQ_INSERT_TAIL(&waking, r, park_link);
+        r->park = PARK_WAKING;
     }
-    while ((r = TAILQ_FIRST(&batch))) {
-        TAILQ_REMOVE(&batch, r, park_link);
+    while ((r = TAILQ_FIRST(&waking))) {
+        TAILQ_REMOVE(&waking, r, park_link);
+        r->park = PARK_NONE;
         kh_result_t res = r->api->handler(r);
         if (res != KH_PARKED) kreq_finish(r, res);
     }
