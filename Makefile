@@ -39,13 +39,20 @@ $(BUILD)/libkafscale.a: $(COMMON_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-bin/kafscale-broker: $(BROKER_OBJ) $(BUILD)/libkafscale.a
+# bin/ holds one build variant at a time: switching SANITIZE/DEBUG relinks.
+VARIANT := bin/.variant-$(BUILD)
+$(VARIANT):
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@rm -f bin/.variant-*
+	@touch $@
 
-bin/unit-tests: $(UNIT_OBJ) $(BROKER_LIB_OBJ) $(BUILD)/libkafscale.a
+bin/kafscale-broker: $(BROKER_OBJ) $(BUILD)/libkafscale.a $(VARIANT)
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check 2>/dev/null)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
+
+bin/unit-tests: $(UNIT_OBJ) $(BROKER_LIB_OBJ) $(BUILD)/libkafscale.a $(VARIANT)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS) $(shell pkg-config --libs check 2>/dev/null)
 
 deps:
 	@scripts/deps.sh

@@ -286,14 +286,11 @@ kh_result_t api_create_topics(kreq_t *req) {
             continue;
         }
         if (create_one(req, cr.validate_only, in, o)) goto oom;
-        if (o->error_code)
-            log_info("create_topics: %.*s refused: %s (%.*s)", in->name.len > 0 ? in->name.len : 0,
+        if (o->error_code) /* successes are logged by topic_create() */
+            log_info("create_topics: %.*s refused: %s: %.*s", in->name.len > 0 ? in->name.len : 0,
                      in->name.len > 0 ? in->name.p : "", kafka_err_name(o->error_code),
                      o->error_message.len > 0 ? o->error_message.len : 0,
                      o->error_message.len > 0 ? o->error_message.p : "");
-        else
-            log_info("create_topics: %s %.*s", cr.validate_only ? "validated" : "created", in->name.len,
-                     in->name.p);
     }
     resp.topics.count = k;
     return kreq_respond(req, &create_topics_resp_schema, &resp);

@@ -103,13 +103,10 @@ static int delete_one(kreq_t *req, const dt_item_t *it, delete_topics_resp_topic
     if (name.len < 0) return -1;
     o->name = name;
     o->topic_id = t->id;
-    int16_t err = topic_delete(name); /* t is freed from here on */
+    int16_t err = topic_delete(name); /* t is freed from here on; topic_delete() logs */
     if (err) {
         o->error_code = err;
         o->error_message = kstr_c(kafka_err_name(err));
-        log_info("delete_topics: %.*s refused: %s", name.len, name.p, kafka_err_name(err));
-    } else {
-        log_info("delete_topics: deleted %.*s", name.len, name.p);
     }
     return 0;
 }

@@ -11,15 +11,6 @@
 #include <time.h>
 #include <event2/event.h>
 
-broker_t g_broker;
-
-int64_t now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-int64_t now_ms(void) { return now_us() / 1000; }
-
 static void load_config(broker_config_t *cfg) {
     const char *addr = env_str("KAFSCALE_BROKER_ADDR", "0.0.0.0:9092");
     env_hostport("KAFSCALE_BROKER_ADDR", addr, cfg->listen_host, sizeof cfg->listen_host, &cfg->listen_port);

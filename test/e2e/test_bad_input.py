@@ -322,6 +322,28 @@ class BadInput(harness.BrokerTestCase):
             err, base = self.produce(c, 2, topic, kp.record_batch([(b"k", b"new")]))
             self.assertEqual((err, base), (0, 0))
 
+    def test_produce_unknown_partition_and_acks(self):
+        topic = "bad-input-acks"
+        self.ensure_topic(topic)
+        with self.conn() as c:
+            body = c.call(kp.API_PRODUCE, 3, 1, kp.produce_v3_body(topic, 7, kp.record_batch([(b"k", b"v")])))
+            res, _ = kp.parse_produce_v3_response(body)
+            self.assertEqual([(t, p, e) for t, p, e, _ in res], [(topic, 7, 3)],
+                             "partition 7 of a 1-partition topic: expected error 3 UNKNOWN_TOPIC_OR_PARTITION")
+            body = c.call(kp.API_PRODUCE, 3, 2, kp.produce_v3_body(topic, 0, kp.record_batch([(b"k", b"v")]), acks=5))
+            res, _ = kp.parse_produce_v3_response(body)
+            self.assertEqual([e for _, _, e, _ in res], [21], "acks=5: expected error 21 INVALID_REQUIRED_ACKS")
+            # acks=0 gets no response: the next request's response comes first.
+            c.send(kp.request(kp.API_PRODUCE, 3, 3, kp.produce_v3_body(topic, 0, kp.record_batch([(b"a", b"0")]), acks=0))
+                   + kp.request(kp.API_API_VERSIONS, 0, 4, b""))
+            cid, _ = c.recv_frame()
+            self.assertEqual(cid, 4, "acks=0 produce must not be answered")
+            # ... but its data was appended (offset 0), so the next one lands at 1.
+            err, base = self.produce(c, 5, topic, kp.record_batch([(b"b", b"1"), (b"c", b"2")]))
+            self.assertEqual((err, base), (0, 1))
+            err, base = self.produce(c, 6, topic, kp.record_batch([(b"d", b"3")]))
+            self.assertEqual((err, base), (0, 3))
+
     # ------------------------------------------------------------ pipelining, idle
     def test_pipelined_requests(self):
         n = 50
