@@ -134,29 +134,3 @@ int32_t plog_read(plog_t *l, int64_t offset, int64_t max_bytes, bool first, kw_t
     out->niov = (int32_t)n;
     return (int32_t)total;
 }
-
-int64_t plog_offset_for_time(plog_t *l, int64_t ts, int64_t *ts_out) {
-    /* Batch max timestamps need not be monotonic: scan for the first batch
-     * whose max timestamp reaches ts (as Kafka's time index answers). */
-    for (size_t i = 0; i < l->count; i++) {
-        pbatch_t *b = batch_at(l, i);
-        if (b->base_offset >= l->hw) break;
-        if (b->max_timestamp >= ts) {
-            *ts_out = b->max_timestamp;
-            return b->base_offset < l->start_offset ? l->start_offset : b->base_offset;
-        }
-    }
-    *ts_out = -1;
-    return -1;
-}
-
-int64_t plog_max_timestamp(plog_t *l, int64_t *ts_out) {
-    int64_t best = -1, off = -1;
-    for (size_t i = 0; i < l->count; i++) {
-        pbatch_t *b = batch_at(l, i);
-        if (b->base_offset >= l->hw) break;
-        if (b->max_timestamp > best) { best = b->max_timestamp; off = b->last_offset; }
-    }
-    *ts_out = best;
-    return off;
-}

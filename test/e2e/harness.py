@@ -314,10 +314,27 @@ class BrokerTestCase(unittest.TestCase):
     def setUpClass(cls):
         cls.broker = start_broker(env=cls.BROKER_ENV, name=cls.__name__)
 
+    # Exit statuses accepted after SIGTERM (0: clean shutdown; -15: default
+    # SIGTERM disposition). Anything else (a crash, a sanitizer exit, a
+    # SIGKILL because SIGTERM was ignored) fails the class.
+    OK_EXIT = (0, -signal.SIGTERM)
+
     @classmethod
     def tearDownClass(cls):
-        if cls.broker is not None:
-            cls.broker.stop()
+        if cls.broker is None:
+            return
+        was_alive = cls.broker.alive()
+        status = cls.broker.stop()
+        problems = []
+        if not was_alive:
+            problems.append("broker had already exited (status %r) before teardown" % status)
+        elif status not in cls.OK_EXIT:
+            problems.append("broker exit status %r after SIGTERM (expected one of %r)" % (status, cls.OK_EXIT))
+        errs = cls.broker.sanitizer_errors()
+        if errs:
+            problems.append("broker log reports errors:\n" + "\n".join(errs[:20]))
+        if problems:
+            raise AssertionError("; ".join(problems) + "\nlog tail:\n" + cls.broker.log_tail())
 
     def assertBrokerAlive(self):
         self.assertTrue(self.broker.alive(), "broker process %d died (status %r); log tail:\n%s" % (

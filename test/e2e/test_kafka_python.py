@@ -157,54 +157,67 @@ class KafkaPython(harness.BrokerTestCase):
         finally:
             c.close()
 
-    def test_offsets_for_times(self):
-        topic = "kp-times"
+    def check_times(self, c, tp):
+        res = c.offsets_for_times({tp: T0 + 4500})
+        self.assertIsNotNone(res[tp], "%s: no offset for T0+4500" % (tp,))
+        self.assertEqual((res[tp].offset, res[tp].timestamp), (5, T0 + 5000),
+                         "%s: offsets_for_times(T0+4500) must be the first record with ts >= target" % (tp,))
+        res = c.offsets_for_times({tp: T0 + 3000})
+        self.assertEqual((res[tp].offset, res[tp].timestamp), (3, T0 + 3000), "%s, exact ts" % (tp,))
+        res = c.offsets_for_times({tp: T0 - 10})
+        self.assertEqual((res[tp].offset, res[tp].timestamp), (0, T0), "%s, before all" % (tp,))
+        res = c.offsets_for_times({tp: T0 + 9000})
+        self.assertEqual(res[tp].offset, 9, "%s, last" % (tp,))
+        res = c.offsets_for_times({tp: T0 + 9001})
+        self.assertIsNone(res[tp], "%s: after all timestamps must give no offset" % (tp,))
+
+    def test_offsets_for_times_batch_per_message(self):
+        topic = "kp-times-1"
         self.create(topic, 3)
         self.wait_listed(topic, True)
         # Partition 0: one batch per message (wait for each).
         p = self.producer(linger_ms=0)
         for i in range(10):
-            p.send(topic, value=b"t%d" % i, partition=0, timestamp_ms=T0 + 1000 * i).get(timeout=30)
-        # Partition 1: all ten in one batch.
+            md = p.send(topic, value=b"t%d" % i, partition=0, timestamp_ms=T0 + 1000 * i).get(timeout=30)
+            self.assertEqual(md.offset, i)
         p.close(10)
+        c = self.consumer()
+        try:
+            self.check_times(c, TopicPartition(topic, 0))
+            tp2 = TopicPartition(topic, 2)
+            self.assertIsNone(c.offsets_for_times({tp2: T0})[tp2], "empty partition")
+            tps = [TopicPartition(topic, q) for q in range(3)]
+            self.assertEqual(c.end_offsets(tps), {tps[0]: 10, tps[1]: 0, tps[2]: 0})
+            self.assertEqual(c.beginning_offsets(tps), {tp: 0 for tp in tps})
+        finally:
+            c.close()
+
+    def test_offsets_for_times_within_one_batch(self):
+        topic = "kp-times-2"
+        self.create(topic, 3)
+        self.wait_listed(topic, True)
+        # Partition 1: all ten records in one batch.
         p = self.producer(linger_ms=2000, batch_size=1 << 20)
         futs = [p.send(topic, value=b"t%d" % i, partition=1, timestamp_ms=T0 + 1000 * i) for i in range(10)]
         p.flush(30)
         offs = [f.get(timeout=30).offset for f in futs]
         p.close(10)
         self.assertEqual(offs, list(range(10)))
-
         c = self.consumer()
         try:
-            for q in (0, 1):
-                tp = TopicPartition(topic, q)
-                res = c.offsets_for_times({tp: T0 + 4500})
-                self.assertIsNotNone(res[tp], "partition %d: no offset for T0+4500" % q)
-                self.assertEqual((res[tp].offset, res[tp].timestamp), (5, T0 + 5000),
-                                 "partition %d: offsets_for_times(T0+4500)" % q)
-                res = c.offsets_for_times({tp: T0 + 3000})
-                self.assertEqual((res[tp].offset, res[tp].timestamp), (3, T0 + 3000), "partition %d, exact ts" % q)
-                res = c.offsets_for_times({tp: T0 - 10})
-                self.assertEqual(res[tp].offset, 0, "partition %d, before all" % q)
-                res = c.offsets_for_times({tp: T0 + 9000})
-                self.assertEqual(res[tp].offset, 9, "partition %d, last" % q)
-                res = c.offsets_for_times({tp: T0 + 9001})
-                self.assertIsNone(res[tp], "partition %d: after all timestamps must give no offset" % q)
-            tp2 = TopicPartition(topic, 2)
-            self.assertIsNone(c.offsets_for_times({tp2: T0})[tp2], "empty partition")
-            tps = [TopicPartition(topic, q) for q in range(3)]
-            self.assertEqual(c.end_offsets(tps), {tps[0]: 10, tps[1]: 10, tps[2]: 0})
-            self.assertEqual(c.beginning_offsets(tps), {tp: 0 for tp in tps})
+            tp = TopicPartition(topic, 1)
             # The records carry the timestamps we gave.
-            c.assign([tps[1]])
-            c.seek(tps[1], 0)
+            c.assign([tp])
+            c.seek(tp, 0)
             recs = []
             for _ in range(20):
-                recs += c.poll(timeout_ms=500).get(tps[1], [])
+                recs += c.poll(timeout_ms=500).get(tp, [])
                 if len(recs) >= 10:
                     break
             self.assertEqual([r.timestamp for r in recs], [T0 + 1000 * i for i in range(10)])
             self.assertEqual([r.value for r in recs], [b"t%d" % i for i in range(10)])
+            self.assertEqual(c.end_offsets([tp]), {tp: 10})
+            self.check_times(c, tp)
         finally:
             c.close()
 

@@ -30,7 +30,8 @@ def gen_messages():
         else:
             size = 1 + (i * 7919) % 400
         off = (i * 104729) % (len(pool) // 2)
-        payload = ("m%d|" % i + pool[off:off + size])[:max(size, 1)] if size > 12 else pool[off:off + size]
+        # Exactly `size` bytes; bigger ones start with their index.
+        payload = ("m%d|" % i + pool[off:off + size])[:size] if size > 12 else pool[off:off + size]
         key = "k%d-%s" % (i, "x" * (i % 11))
         msgs.append((key, payload))
     return msgs

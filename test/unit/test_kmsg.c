@@ -69,7 +69,8 @@ static size_t type_size(ktype_t t) {
     case KT_FLOAT64: return sizeof(double);
     case KT_UUID: return sizeof(kuuid_t);
     case KT_STRING: return sizeof(kstr_t);
-    case KT_BYTES: case KT_RECORDS: return sizeof(kbytes_t);
+    case KT_BYTES: return sizeof(kbytes_t);
+    case KT_RECORDS: return sizeof(krecords_t);
     case KT_ARRAY: return sizeof(karray_t);
     default: return 0;
     }
@@ -110,16 +111,34 @@ static void fill_value(const kfield_t *f, ktype_t t, int v, rng_t *g, karena_t *
             *(kstr_t *)p = (kstr_t){text + off, (int32_t)len};
         }
         break;
-    case KT_BYTES: case KT_RECORDS:
+    case KT_BYTES: case KT_RECORDS: {
         if ((may_null || t == KT_RECORDS) && rndn(g, 5) == 0) {
-            *(kbytes_t *)p = (kbytes_t){NULL, -1};
-        } else {
-            /* sometimes longer than 127 bytes: two-byte compact lengths */
-            uint32_t len = rndn(g, 4) == 0 ? 0 : rndn(g, rndn(g, 2) ? 40 : (uint32_t)sizeof blob);
-            uint32_t off = rndn(g, (uint32_t)(sizeof blob - len + 1));
+            if (t == KT_BYTES) *(kbytes_t *)p = (kbytes_t){NULL, -1};
+            else *(krecords_t *)p = (krecords_t){NULL, -1, 0, NULL};
+            break;
+        }
+        /* sometimes longer than 127 bytes: two-byte compact lengths */
+        uint32_t len = rndn(g, 4) == 0 ? 0 : rndn(g, rndn(g, 2) ? 40 : (uint32_t)sizeof blob);
+        uint32_t off = rndn(g, (uint32_t)(sizeof blob - len + 1));
+        if (t == KT_BYTES) {
             *(kbytes_t *)p = (kbytes_t){blob + off, (int32_t)len};
+        } else if (rndn(g, 2)) {
+            *(krecords_t *)p = (krecords_t){blob + off, (int32_t)len, 0, NULL};
+        } else {
+            /* the same bytes as 1-3 pieces (as a Fetch answer spanning log chunks) */
+            int32_t niov = 1 + (int32_t)rndn(g, 3);
+            kiov_t *iov = karena_alloc(a, sizeof *iov * (size_t)niov);
+            ck_assert_ptr_nonnull(iov);
+            uint32_t done = 0;
+            for (int32_t i = 0; i < niov; i++) {
+                uint32_t piece = i == niov - 1 ? len - done : rndn(g, len - done + 1);
+                iov[i] = (kiov_t){blob + off + done, piece};
+                done += piece;
+            }
+            *(krecords_t *)p = (krecords_t){NULL, (int32_t)len, niov, iov};
         }
         break;
+    }
     case KT_ARRAY: {
         karray_t *arr = p;
         if (may_null && rndn(g, 5) == 0) { *arr = (karray_t){NULL, -1}; break; }
@@ -744,6 +763,78 @@ START_TEST(arena_decoding_many_messages_does_not_grow) {
 }
 END_TEST
 
+START_TEST(arena_rewind_gives_back_only_what_came_after_the_mark) {
+    karena_t a;
+    karena_init(&a);
+    /* mark on an empty arena, then rewind: as good as a reset */
+    karena_mark_t m0 = karena_mark(&a);
+    void *x = karena_alloc(&a, 100);
+    karena_rewind(&a, m0);
+    ck_assert_ptr_eq(karena_alloc(&a, 100), x);
+    karena_reset(&a);
+
+    uint8_t *keep = karena_alloc(&a, 1000);
+    memset(keep, 0x77, 1000);
+    karena_mark_t m = karena_mark(&a);
+    for (int round = 0; round < 3; round++) {
+        /* within the same chunk, then across chunks, then a large one */
+        void *b1 = karena_alloc(&a, 500);
+        void *b2 = karena_alloc(&a, 60000);
+        void *b3 = karena_alloc(&a, 100000);
+        ck_assert(b1 && b2 && b3);
+        memset(b1, 1, 500);
+        memset(b2, 2, 60000);
+        memset(b3, 3, 100000);
+        karena_rewind(&a, m);
+        ck_assert_uint_eq(a.total, m.total);
+        void *c1 = karena_alloc(&a, 500);
+        ck_assert_ptr_eq(c1, b1); /* the space after the mark is handed out again */
+        ck_assert_int_eq(((uint8_t *)c1)[0], 0);
+        karena_rewind(&a, m);
+        for (int i = 0; i < 1000; i++) ck_assert_int_eq(keep[i], 0x77); /* before the mark: untouched */
+    }
+    karena_free(&a);
+}
+END_TEST
+
+START_TEST(records_given_as_pieces_encode_as_their_concatenation) {
+    /* A one-field schema of records (nullable, as KT_RECORDS always is). */
+    typedef struct { krecords_t r; } rec_t;
+    static const kfield_t fields[] = {KF(rec_t, r, KT_RECORDS, 0, KV_MAX, .nullable = 1), KF_END};
+    static const kschema_t sch = {"rec_t", sizeof(rec_t), fields};
+    static const uint8_t data[] = "0123456789";
+    kiov_t iov[3] = {{data, 4}, {data + 4, 0}, {data + 4, 6}};
+    rec_t in = {{NULL, 10, 3, iov}};
+    for (int flex = 0; flex <= 1; flex++) {
+        size_t n;
+        uint8_t *b = encode(&sch, 0, flex, &in, &n);
+        ck_assert_ptr_nonnull(b);
+        size_t hdr = flex ? 1 : 4;
+        ck_assert_uint_eq(n, hdr + 10 + (size_t)flex);
+        ck_assert(memcmp(b + hdr, data, 10) == 0);
+        rec_t out;
+        karena_t a;
+        karena_init(&a);
+        kr_t r = kr_init(b, n);
+        ck_assert_int_eq(kmsg_decode(&sch, 0, flex, &r, &out, &a), 0);
+        ck_assert_int_eq(out.r.len, 10);
+        ck_assert(memcmp(out.r.p, data, 10) == 0);
+        karena_free(&a);
+        free(b);
+    }
+    /* pieces that do not add up to len are refused */
+    in.r.len = 9;
+    size_t n;
+    ck_assert_ptr_null(encode(&sch, 0, false, &in, &n));
+    /* null records */
+    in.r = (krecords_t){NULL, -1, 0, NULL};
+    uint8_t *b = encode(&sch, 0, false, &in, &n);
+    ck_assert_uint_eq(n, 4);
+    ck_assert(memcmp(b, "\xff\xff\xff\xff", 4) == 0);
+    free(b);
+}
+END_TEST
+
 Suite *kmsg_suite(void) {
     Suite *s = suite_create("kmsg");
     TCase *tc = tcase_create("schemas");
@@ -768,12 +859,14 @@ Suite *kmsg_suite(void) {
     tcase_add_test(tc, array_counts_above_max_count_are_refused);
     tcase_add_test(tc, encoder_refuses_values_the_version_cannot_carry);
     tcase_add_test(tc, defaults_follow_the_schema);
+    tcase_add_test(tc, records_given_as_pieces_encode_as_their_concatenation);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("arena");
     tcase_add_test(tc, arena_reset_reuses_memory);
     tcase_add_test(tc, arena_limit_is_enforced_per_reset);
     tcase_add_test(tc, arena_decoding_many_messages_does_not_grow);
+    tcase_add_test(tc, arena_rewind_gives_back_only_what_came_after_the_mark);
     suite_add_tcase(s, tc);
     return s;
 }

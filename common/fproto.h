@@ -1,0 +1,55 @@
+/* fproto.h - the broker <-> flusher protocol over a UNIX stream socket
+ * (<KAFSCALE_RUN_DIR>/flusher.sock; the flusher listens, the broker connects).
+ *
+ * Frames: u32 length of what follows (big-endian), u8 type, then the fields
+ * below, all big-endian; strings are u16 length + bytes. Record batches are
+ * carried verbatim (the broker writes them straight from its partition log by
+ * reference; the flusher copies them once into its per-partition buffer).
+ *
+ * Why a socket and not shared memory: the broker already holds every
+ * unflushed batch; a socket gives the flusher its own copy with back-pressure
+ * from the kernel, survives either side crashing without shared state to
+ * repair, and costs one memcpy per byte (see README, "Flusher IPC").
+ *
+ * broker -> flusher
+ *   HELLO    u32 version, i32 node id
+ *   TOPIC    str topic, i32 partitions, i64 retention_ms, i64 retention_bytes,
+ *            i64 segment_bytes          (create or config change)
+ *   DELTOPIC str topic                  (delete the topic's objects and metadata)
+ *   APPEND   str topic, i32 partition, i32 leader epoch, i64 base offset,
+ *            i64 last offset, i64 max timestamp, i32 record count, then the
+ *            batches' bytes to the end of the frame (one or more whole batches)
+ *   FLUSH    (producers are waiting: start a cycle now if none is running)
+ * flusher -> broker
+ *   READY    (the flusher loaded its metadata and accepts APPENDs)
+ *   DURABLE  str topic, i32 partition, i64 end offset (exclusive), i64 segment
+ *            base offset, i64 segment size, i64 segment max timestamp
+ *            (end offset only moves forward; segment size 0 = no new segment,
+ *            e.g. after a restart found the data already committed)
+ *   LOGSTART str topic, i32 partition, i64 new log start offset (retention)
+ *   STORE    u8 healthy, str message   (object store state changed)
+ */
+#ifndef KAFSCALE_FPROTO_H
+#define KAFSCALE_FPROTO_H
+
+#include <stdint.h>
+
+#define FPROTO_VERSION 1
+#define FPROTO_MAX_FRAME (256u << 20)
+
+enum fproto_type {
+    FP_HELLO = 1,
+    FP_TOPIC = 2,
+    FP_DELTOPIC = 3,
+    FP_APPEND = 4,
+    FP_FLUSH = 5,
+    FP_READY = 64,
+    FP_DURABLE = 65,
+    FP_LOGSTART = 66,
+    FP_STORE = 67,
+};
+
+/* Fixed part of an APPEND after the topic string. */
+#define FP_APPEND_FIXED (4 + 4 + 8 + 8 + 8 + 4)
+
+#endif

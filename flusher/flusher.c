@@ -1,0 +1,712 @@
+/* flusher.c - kafscale-flusher: turns the batches the broker accepted into
+ * segments in the object store and commits them to metadata.
+ *
+ * One event loop. The broker connects to <run dir>/flusher.sock and streams
+ * APPEND frames (fproto.h); each partition's batches are copied once into
+ * that partition's pending buffer. A flush cycle starts when the flush
+ * interval has passed since the oldest pending byte, when a partition holds
+ * KAFSCALE_SEGMENT_BYTES, or at once when the broker says producers are
+ * waiting (FLUSH). A cycle builds one segment per partition (more when a
+ * partition holds more than a segment's worth), uploads every .kfs and .index
+ * of the cycle in parallel (objstore_run), commits all segments that were
+ * uploaded in ONE metadata record, and only then reports DURABLE to the
+ * broker. The loop blocks while a cycle uploads: meanwhile the socket and the
+ * broker's own unflushed bound hold back what arrives, and the next cycle
+ * takes all of it (group commit).
+ *
+ * A restarted flusher replays the metadata journals: batches the broker sends
+ * again below a partition's committed end are dropped and reported durable.
+ * Objects that no committed segment names (uploads of a cycle that crashed
+ * before its commit) are deleted at start. Retention runs every few seconds.
+ */
+#include "flusher.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "batch.h"
+#include "config.h"
+#include "fproto.h"
+#include "kbuf.h"
+#include "log.h"
+#include "segment.h"
+
+flusher_t F;
+
+/* ---- topics and partitions ---- */
+
+static uint32_t name_hash(const char *s, size_t n) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}
+
+static ftopic_t *topic_get(const char *name, size_t n) {
+    for (ftopic_t *t = F.topics[name_hash(name, n) % FTOPIC_BUCKETS]; t; t = t->next)
+        if (strlen(t->name) == n && !memcmp(t->name, name, n)) return t;
+    return NULL;
+}
+
+/* Finds or creates a topic with at least np partitions. */
+static ftopic_t *topic_ensure(const char *name, size_t n, int32_t np) {
+    ftopic_t *t = topic_get(name, n);
+    if (!t) {
+        if (n >= sizeof t->name) return NULL;
+        t = calloc(1, sizeof *t);
+        if (!t) return NULL;
+        memcpy(t->name, name, n);
+        t->retention_ms = 7LL * 24 * 3600 * 1000;
+        t->retention_bytes = -1;
+        t->segment_bytes = F.segment_bytes;
+        uint32_t b = name_hash(name, n) % FTOPIC_BUCKETS;
+        t->next = F.topics[b];
+        F.topics[b] = t;
+    }
+    if (np > t->np) {
+        fpart_t *np_ = realloc(t->parts, (size_t)np * sizeof *np_);
+        if (!np_) return NULL;
+        memset(np_ + t->np, 0, (size_t)(np - t->np) * sizeof *np_);
+        for (int32_t i = t->np; i < np; i++) {
+            np_[i].topic = t;
+            np_[i].partition = i;
+        }
+        t->parts = np_;
+        t->np = np;
+        for (int32_t i = 0; i < np; i++) t->parts[i].topic = t; /* realloc moved them */
+    }
+    return t;
+}
+
+static void part_free(fpart_t *p) {
+    free(p->buf);
+    free(p->segs);
+    memset(p, 0, sizeof *p);
+}
+
+static void topic_drop(ftopic_t *t) {
+    for (ftopic_t **pp = &F.topics[name_hash(t->name, strlen(t->name)) % FTOPIC_BUCKETS]; *pp; pp = &(*pp)->next)
+        if (*pp == t) { *pp = t->next; break; }
+    for (int32_t i = 0; i < t->np; i++) part_free(&t->parts[i]);
+    free(t->parts);
+    free(t);
+}
+
+static void part_add_seg(fpart_t *p, const meta_segment_t *s) {
+    if (p->nsegs == p->segs_cap) {
+        size_t cap = p->segs_cap ? p->segs_cap * 2 : 16;
+        meta_segment_t *n = realloc(p->segs, cap * sizeof *n);
+        if (!n) return;
+        p->segs = n;
+        p->segs_cap = cap;
+    }
+    p->segs[p->nsegs++] = *s;
+    if (s->last_offset + 1 > p->committed_end) p->committed_end = s->last_offset + 1;
+}
+
+/* ---- talking to the broker ---- */
+
+static void send_frame(uint8_t type, const void *payload, size_t len) {
+    if (!F.broker) return;
+    uint8_t hdr[5];
+    kput32(hdr, (uint32_t)(len + 1));
+    hdr[4] = type;
+    struct evbuffer *out = bufferevent_get_output(F.broker);
+    evbuffer_add(out, hdr, 5);
+    if (len) evbuffer_add(out, payload, len);
+}
+
+static void send_durable(fpart_t *p, const meta_segment_t *s) {
+    kw_t w;
+    kw_init(&w, 128);
+    kw_str(&w, false, kstr_c(p->topic->name));
+    kw_i32(&w, p->partition);
+    kw_i64(&w, p->committed_end);
+    kw_i64(&w, s ? s->base_offset : -1);
+    kw_i64(&w, s ? s->size : 0);
+    kw_i64(&w, s ? s->max_timestamp : -1);
+    send_frame(FP_DURABLE, w.buf, w.len);
+    kw_free(&w);
+}
+
+static void send_logstart(fpart_t *p) {
+    kw_t w;
+    kw_init(&w, 64);
+    kw_str(&w, false, kstr_c(p->topic->name));
+    kw_i32(&w, p->partition);
+    kw_i64(&w, p->log_start);
+    send_frame(FP_LOGSTART, w.buf, w.len);
+    kw_free(&w);
+}
+
+static void set_store_health(bool healthy, const char *msg) {
+    if (healthy == F.store_healthy) return;
+    F.store_healthy = healthy;
+    if (healthy) log_info("object store is reachable again");
+    else log_warn("object store is failing: %s", msg);
+    kw_t w;
+    kw_init(&w, 64);
+    kw_i8(&w, healthy ? 1 : 0);
+    kw_str(&w, false, kstr_c(msg ? msg : ""));
+    send_frame(FP_STORE, w.buf, w.len);
+    kw_free(&w);
+}
+
+/* ---- the flush cycle ---- */
+
+static void schedule_cycle(int64_t delay_ms);
+
+static void mark_dirty(fpart_t *p) {
+    if (!p->dirty) {
+        p->dirty = true;
+        p->dirty_next = F.dirty;
+        F.dirty = p;
+    }
+}
+
+/* Upload job for one segment. */
+typedef struct seg_job {
+    fpart_t *part;
+    size_t body_from, body_to;  /* byte range of p->buf in this segment */
+    seg_builder_t b;
+    seg_result_t res;
+    meta_segment_t meta;
+    char kfs_key[SEG_KEY_MAX], idx_key[SEG_KEY_MAX];
+    struct iovec idx_iov;
+    bool ok;
+} seg_job_t;
+
+void flusher_cycle(void) {
+    if (!F.dirty) return;
+    int64_t t0 = now_ms_f();
+    /* 1. Cut segments at batch boundaries. */
+    size_t njobs = 0;
+    for (fpart_t *p = F.dirty; p; p = p->dirty_next) {
+        if (!p->len) continue;
+        size_t pos = 0;
+        while (pos < p->len) {
+            if (njobs == F.jobs_cap) {
+                size_t cap = F.jobs_cap ? F.jobs_cap * 2 : 64;
+                seg_job_t *nj = realloc(F.jobs, cap * sizeof *nj);
+                if (!nj) break;
+                memset(nj + F.jobs_cap, 0, (cap - F.jobs_cap) * sizeof *nj);
+                for (size_t k = F.jobs_cap; k < cap; k++) seg_builder_init(&nj[k].b, 0);
+                F.jobs = nj;
+                F.jobs_cap = cap;
+            }
+            seg_job_t *j = &F.jobs[njobs];
+            seg_builder_reset(&j->b);
+            j->part = p;
+            j->body_from = pos;
+            j->ok = false;
+            int64_t limit = p->topic->segment_bytes > 0 ? p->topic->segment_bytes : F.segment_bytes;
+            while (pos < p->len) {
+                batch_info_t bi;
+                if (batch_parse(p->buf + pos, p->len - pos, &bi) != BATCH_OK) {
+                    /* The broker validated every batch: this is a bug. */
+                    log_error("%s[%d]: bad batch at pending byte %zu; dropping the rest", p->topic->name,
+                              p->partition, pos);
+                    p->len = pos;
+                    break;
+                }
+                if (j->b.batch_count > 0 && (int64_t)(seg_builder_size(&j->b) + (uint64_t)bi.length) > limit) break;
+                int rc = seg_builder_add(&j->b, p->buf + pos, (size_t)bi.length);
+                if (rc) {
+                    if (j->b.batch_count > 0) break; /* e.g. too big: next segment */
+                    log_error("%s[%d]: cannot add batch: %s", p->topic->name, p->partition, seg_strerror(rc));
+                    p->len = pos;
+                    break;
+                }
+                pos += (size_t)bi.length;
+            }
+            j->body_to = pos;
+            if (j->b.batch_count == 0) break;
+            if (seg_builder_finish(&j->b, t0, &j->res) != SEG_OK) break;
+            seg_key(j->kfs_key, sizeof j->kfs_key, F.ns, p->topic->name, p->partition, j->res.base_offset, "kfs");
+            seg_key(j->idx_key, sizeof j->idx_key, F.ns, p->topic->name, p->partition, j->res.base_offset, "index");
+            j->meta = (meta_segment_t){.partition = p->partition, .leader_epoch = p->leader_epoch,
+                                       .base_offset = j->res.base_offset, .last_offset = j->res.last_offset,
+                                       .size = (int64_t)j->res.size, .max_timestamp = j->res.max_timestamp,
+                                       .created_ms = t0};
+            snprintf(j->meta.topic, sizeof j->meta.topic, "%s", p->topic->name);
+            njobs++;
+        }
+    }
+    if (!njobs) { F.dirty_cleanup_needed = true; goto cleanup; }
+
+    /* 2. Upload all .kfs and .index objects of the cycle in parallel. */
+    if (F.ops_cap < 2 * njobs) {
+        free(F.ops);
+        F.ops_cap = 2 * njobs;
+        F.ops = calloc(F.ops_cap, sizeof *F.ops);
+        if (!F.ops) { F.ops_cap = 0; return; }
+    }
+    for (size_t i = 0; i < njobs; i++) {
+        seg_job_t *j = &F.jobs[i];
+        j->idx_iov = (struct iovec){(void *)j->res.index, j->res.index_len};
+        F.ops[2 * i] = (objstore_op_t){.kind = OBJ_PUT, .key = j->kfs_key, .iov = j->res.iov, .iovcnt = j->res.iovcnt};
+        F.ops[2 * i + 1] = (objstore_op_t){.kind = OBJ_PUT, .key = j->idx_key, .iov = &j->idx_iov, .iovcnt = 1};
+    }
+    int failed = objstore_run(F.store, F.ops, (int)(2 * njobs));
+    const char *first_err = NULL;
+    size_t ncommit = 0;
+    for (size_t i = 0; i < njobs; i++) {
+        seg_job_t *j = &F.jobs[i];
+        j->ok = F.ops[2 * i].status == OBJ_OK && F.ops[2 * i + 1].status == OBJ_OK;
+        if (!j->ok && !first_err) first_err = F.ops[2 * i].status != OBJ_OK ? F.ops[2 * i].err : F.ops[2 * i + 1].err;
+        /* A partition's segments commit in order: after a failed one, the
+         * later ones of the same partition wait for the next cycle. */
+        if (j->ok && i > 0 && F.jobs[i - 1].part == j->part && !F.jobs[i - 1].ok) j->ok = false;
+        if (j->ok) F.commit_buf_ensure(ncommit + 1), F.commit[ncommit++] = j->meta;
+    }
+    if (failed) {
+        F.stats.upload_errors += (uint64_t)failed;
+        set_store_health(false, first_err);
+    }
+
+    /* 3. One metadata record for the whole cycle. */
+    if (ncommit && meta_commit_segments(F.meta, F.commit, (int)ncommit) != 0) {
+        log_error("cannot commit %zu segment(s) to metadata: %s; will retry", ncommit, strerror(errno));
+        for (size_t i = 0; i < njobs; i++) F.jobs[i].ok = false;
+        ncommit = 0;
+    }
+    if (ncommit && !failed) set_store_health(true, NULL);
+
+    /* 4. Report durable, drop what was committed from the pending buffers. */
+    for (size_t i = 0; i < njobs; i++) {
+        seg_job_t *j = &F.jobs[i];
+        fpart_t *p = j->part;
+        if (!j->ok) continue;
+        part_add_seg(p, &j->meta);
+        p->committed_bytes_pos = j->body_to;
+        send_durable(p, &j->meta);
+        F.stats.segments++;
+        F.stats.bytes += j->res.size;
+    }
+    F.stats.cycles++;
+    if (njobs && log_level <= LOG_DEBUG)
+        log_debug("cycle: %zu segment(s), %zu committed, %lld ms", njobs, ncommit, (long long)(now_ms_f() - t0));
+
+cleanup:
+    /* Compact pending buffers and rebuild the dirty list. */
+    {
+        fpart_t *p = F.dirty, *keep = NULL;
+        F.dirty = NULL;
+        while (p) {
+            fpart_t *next = p->dirty_next;
+            if (p->committed_bytes_pos) {
+                memmove(p->buf, p->buf + p->committed_bytes_pos, p->len - p->committed_bytes_pos);
+                p->len -= p->committed_bytes_pos;
+                p->committed_bytes_pos = 0;
+            }
+            p->dirty = false;
+            if (p->len) { p->dirty = true; p->dirty_next = keep; keep = p; }
+            p = next;
+        }
+        F.dirty = keep;
+        F.pending_bytes = 0;
+        for (fpart_t *q = F.dirty; q; q = q->dirty_next) F.pending_bytes += q->len;
+    }
+    if (F.dirty) schedule_cycle(failed ? F.retry_backoff_ms : F.flush_interval_ms);
+    F.retry_backoff_ms = failed ? (F.retry_backoff_ms < 2000 ? F.retry_backoff_ms * 2 : 2000) : 100;
+}
+
+static void cycle_cb(evutil_socket_t fd, short what, void *arg) {
+    F.cycle_scheduled = false;
+    flusher_cycle();
+}
+
+static void schedule_cycle(int64_t delay_ms) {
+    if (F.cycle_scheduled && delay_ms > 0) return;
+    struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+    evtimer_add(F.cycle_ev, &tv); /* re-adding moves an earlier deadline */
+    F.cycle_scheduled = true;
+}
+
+/* ---- frames from the broker ---- */
+
+static void on_append(kr_t *r) {
+    kstr_t topic = kr_str(r, false);
+    int32_t partition = kr_i32(r);
+    int32_t epoch = kr_i32(r);
+    int64_t base = kr_i64(r);
+    int64_t last = kr_i64(r);
+    int64_t max_ts = kr_i64(r);
+    int32_t count = kr_i32(r);
+    (void)max_ts;
+    (void)count;
+    if (r->err || topic.len <= 0 || partition < 0) { log_error("malformed APPEND from broker"); return; }
+    ftopic_t *t = topic_ensure(topic.p, (size_t)topic.len, partition + 1);
+    if (!t) return;
+    fpart_t *p = &t->parts[partition];
+    p->leader_epoch = epoch;
+    size_t n = kr_left(r);
+    if (last < p->committed_end) {
+        /* Already durable (we restarted, the broker re-sent): say so again. */
+        send_durable(p, NULL);
+        return;
+    }
+    if (base < p->committed_end + 0 && p->len == 0) {
+        log_warn("%s[%d]: batch at %lld straddles committed end %lld", t->name, partition, (long long)base,
+                 (long long)p->committed_end);
+    }
+    if (p->len + n > p->cap) {
+        size_t cap = p->cap ? p->cap : 64 * 1024;
+        while (cap < p->len + n) cap *= 2;
+        uint8_t *nb = realloc(p->buf, cap);
+        if (!nb) { log_error("out of memory buffering %zu bytes", n); return; }
+        p->buf = nb;
+        p->cap = cap;
+    }
+    memcpy(p->buf + p->len, r->p, n);
+    p->len += n;
+    F.pending_bytes += n;
+    mark_dirty(p);
+    int64_t limit = t->segment_bytes > 0 ? t->segment_bytes : F.segment_bytes;
+    if ((int64_t)p->len >= limit) schedule_cycle(0);
+    else schedule_cycle(F.flush_interval_ms);
+}
+
+static void delete_topic_objects(const char *topic);
+
+static void on_frame(uint8_t type, kr_t *r) {
+    switch (type) {
+    case FP_HELLO: {
+        uint32_t ver = kr_u32(r);
+        int32_t node = kr_i32(r);
+        log_info("broker %d connected (protocol v%u)", node, ver);
+        break;
+    }
+    case FP_TOPIC: {
+        kstr_t name = kr_str(r, false);
+        int32_t np = kr_i32(r);
+        int64_t rms = kr_i64(r), rbytes = kr_i64(r), segb = kr_i64(r);
+        if (r->err || name.len <= 0 || np <= 0) { log_error("malformed TOPIC from broker"); return; }
+        ftopic_t *t = topic_ensure(name.p, (size_t)name.len, np);
+        if (!t) return;
+        t->retention_ms = rms;
+        t->retention_bytes = rbytes;
+        t->segment_bytes = segb > 0 && segb < F.segment_bytes ? segb : F.segment_bytes;
+        t->known = true;
+        break;
+    }
+    case FP_DELTOPIC: {
+        kstr_t name = kr_str(r, false);
+        if (r->err || name.len <= 0) return;
+        char tn[250];
+        kstr_cpy(tn, sizeof tn, name);
+        ftopic_t *t = topic_get(name.p, (size_t)name.len);
+        if (t) {
+            /* Unlink from the dirty list first. */
+            fpart_t **pp = &F.dirty;
+            while (*pp) {
+                if ((*pp)->topic == t) *pp = (*pp)->dirty_next;
+                else pp = &(*pp)->dirty_next;
+            }
+            topic_drop(t);
+        }
+        meta_drop_topic_segments(F.meta, tn);
+        delete_topic_objects(tn);
+        break;
+    }
+    case FP_APPEND: on_append(r); break;
+    case FP_FLUSH: if (F.dirty) schedule_cycle(0); break;
+    default: log_warn("unknown frame type %u from broker", type);
+    }
+}
+
+static void broker_read_cb(struct bufferevent *bev, void *arg) {
+    struct evbuffer *in = bufferevent_get_input(bev);
+    for (;;) {
+        uint8_t szb[4];
+        if (evbuffer_copyout(in, szb, 4) < 4) return;
+        uint32_t len = kbe32(szb);
+        if (len < 1 || len > FPROTO_MAX_FRAME) {
+            log_error("bad frame length %u from broker; dropping the connection", len);
+            bufferevent_free(bev);
+            F.broker = NULL;
+            return;
+        }
+        if (evbuffer_get_length(in) < 4 + (size_t)len) {
+            bufferevent_setwatermark(bev, EV_READ, 4 + (size_t)len, 0);
+            return;
+        }
+        bufferevent_setwatermark(bev, EV_READ, 0, 0);
+        evbuffer_drain(in, 4);
+        /* Frames are processed in place when contiguous, copied otherwise. */
+        uint8_t *frame = evbuffer_pullup(in, len);
+        if (!frame) return;
+        kr_t r = kr_init(frame + 1, len - 1);
+        on_frame(frame[0], &r);
+        evbuffer_drain(in, len);
+    }
+}
+
+static void broker_event_cb(struct bufferevent *bev, short what, void *arg) {
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        log_warn("broker disconnected");
+        bufferevent_free(bev);
+        if (F.broker == bev) F.broker = NULL;
+    }
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg) {
+    if (F.broker) {
+        log_warn("a second broker connected; replacing the first");
+        bufferevent_free(F.broker);
+        F.broker = NULL;
+    }
+    F.broker = bufferevent_socket_new(F.base, fd, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_setcb(F.broker, broker_read_cb, NULL, broker_event_cb, NULL);
+    bufferevent_enable(F.broker, EV_READ | EV_WRITE);
+    send_frame(FP_READY, NULL, 0);
+    if (!F.store_healthy) {
+        F.store_healthy = true; /* so that the next call sends the state */
+        set_store_health(false, "object store failing");
+    }
+}
+
+/* ---- retention ---- */
+
+static void retention_part(fpart_t *p, int64_t now) {
+    ftopic_t *t = p->topic;
+    if (!p->nsegs) return;
+    size_t drop = 0;
+    int64_t total = 0;
+    for (size_t i = 0; i < p->nsegs; i++) total += p->segs[i].size;
+    while (drop < p->nsegs) {
+        meta_segment_t *s = &p->segs[drop];
+        bool by_time = t->retention_ms >= 0 && s->max_timestamp >= 0 && now - s->max_timestamp > t->retention_ms;
+        bool by_size = t->retention_bytes >= 0 && total - s->size >= t->retention_bytes;
+        if (!by_time && !by_size) break;
+        total -= s->size;
+        drop++;
+    }
+    if (!drop) return;
+    int64_t new_start = drop < p->nsegs ? p->segs[drop].base_offset : p->committed_end;
+    /* Metadata first (so a crash never leaves metadata naming deleted
+     * objects), then the objects. */
+    if (meta_remove_segments(F.meta, p->segs, (int)drop, t->name, p->partition, new_start)) return;
+    char err[256];
+    for (size_t i = 0; i < drop; i++) {
+        char key[SEG_KEY_MAX];
+        seg_key(key, sizeof key, F.ns, t->name, p->partition, p->segs[i].base_offset, "kfs");
+        objstore_delete(F.store, key, err, sizeof err);
+        seg_key(key, sizeof key, F.ns, t->name, p->partition, p->segs[i].base_offset, "index");
+        objstore_delete(F.store, key, err, sizeof err);
+    }
+    log_info("retention: %s[%d] dropped %zu segment(s); log start %lld", t->name, p->partition, drop,
+             (long long)new_start);
+    memmove(p->segs, p->segs + drop, (p->nsegs - drop) * sizeof *p->segs);
+    p->nsegs -= drop;
+    p->log_start = new_start;
+    send_logstart(p);
+}
+
+static void retention_cb(evutil_socket_t fd, short what, void *arg) {
+    int64_t now = now_ms_f();
+    for (int b = 0; b < FTOPIC_BUCKETS; b++)
+        for (ftopic_t *t = F.topics[b]; t; t = t->next)
+            if (t->known)
+                for (int32_t i = 0; i < t->np; i++) retention_part(&t->parts[i], now);
+}
+
+/* ---- start-up: metadata, orphans ---- */
+
+static void load_topic_cb(void *arg, const meta_topic_t *mt) {
+    ftopic_t *t = topic_ensure(mt->name, strlen(mt->name), mt->npartitions);
+    if (t) t->from_meta = true;
+}
+
+static void load_segment_cb(void *arg, const meta_segment_t *s) {
+    ftopic_t *t = topic_ensure(s->topic, strlen(s->topic), s->partition + 1);
+    if (t) part_add_seg(&t->parts[s->partition], s);
+}
+
+static void load_logstart_cb(void *arg, const char *topic, int32_t partition, int64_t start) {
+    ftopic_t *t = topic_ensure(topic, strlen(topic), partition + 1);
+    if (!t) return;
+    fpart_t *p = &t->parts[partition];
+    p->log_start = start;
+    if (start > p->committed_end) p->committed_end = start;
+}
+
+static bool is_committed(const seg_key_info_t *k) {
+    ftopic_t *t = topic_get(k->topic, k->topic_len);
+    if (!t || k->partition >= t->np) return false;
+    fpart_t *p = &t->parts[k->partition];
+    for (size_t i = 0; i < p->nsegs; i++)
+        if (p->segs[i].base_offset == k->base_offset) return true;
+    return false;
+}
+
+typedef struct orphan_list { char **keys; size_t n, cap; } orphan_list_t;
+
+static int orphan_cb(const char *key, uint64_t size, void *arg) {
+    orphan_list_t *o = arg;
+    seg_key_info_t k;
+    if (seg_key_parse(key, &k) != SEG_OK) return 0;
+    if (k.ns_len != strlen(F.ns) || memcmp(k.ns, F.ns, k.ns_len)) return 0;
+    if (is_committed(&k)) return 0;
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 64;
+        char **nk = realloc(o->keys, cap * sizeof *nk);
+        if (!nk) return 1;
+        o->keys = nk;
+        o->cap = cap;
+    }
+    o->keys[o->n++] = strdup(key);
+    return 0;
+}
+
+static void delete_orphans(void) {
+    orphan_list_t o = {0};
+    char prefix[300], err[256];
+    snprintf(prefix, sizeof prefix, "%s/", F.ns);
+    if (objstore_list(F.store, prefix, orphan_cb, &o, err, sizeof err) != OBJ_OK) {
+        log_warn("cannot list the object store to find orphan segments: %s", err);
+    }
+    for (size_t i = 0; i < o.n; i++) {
+        if (objstore_delete(F.store, o.keys[i], err, sizeof err) == OBJ_OK)
+            log_info("deleted orphan object %s (never committed)", o.keys[i]);
+        free(o.keys[i]);
+    }
+    free(o.keys);
+}
+
+typedef struct del_list { char **keys; size_t n, cap; } del_list_t;
+
+static int collect_cb(const char *key, uint64_t size, void *arg) {
+    del_list_t *d = arg;
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 64;
+        char **nk = realloc(d->keys, cap * sizeof *nk);
+        if (!nk) return 1;
+        d->keys = nk;
+        d->cap = cap;
+    }
+    d->keys[d->n++] = strdup(key);
+    return 0;
+}
+
+static void delete_topic_objects(const char *topic) {
+    del_list_t d = {0};
+    char prefix[600], err[256];
+    snprintf(prefix, sizeof prefix, "%s/%s/", F.ns, topic);
+    objstore_list(F.store, prefix, collect_cb, &d, err, sizeof err);
+    if (d.n) {
+        objstore_op_t *ops = calloc(d.n, sizeof *ops);
+        for (size_t i = 0; ops && i < d.n; i++) ops[i] = (objstore_op_t){.kind = OBJ_DELETE, .key = d.keys[i]};
+        if (ops) objstore_run(F.store, ops, (int)d.n);
+        free(ops);
+    }
+    for (size_t i = 0; i < d.n; i++) free(d.keys[i]);
+    free(d.keys);
+    log_info("deleted topic %s: %zu object(s) removed", topic, d.n);
+}
+
+/* ---- main ---- */
+
+static void on_signal(evutil_socket_t sig, short what, void *arg) {
+    log_info("received %s: flushing what is pending, then exiting", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    F.stopping = true;
+    /* Take in whatever the broker already sent, then flush it all. */
+    if (F.broker) broker_read_cb(F.broker, NULL);
+    for (int tries = 0; F.dirty && tries < 20; tries++) flusher_cycle();
+    event_base_loopexit(F.base, NULL);
+}
+
+void commit_buf_ensure(size_t n) {
+    if (n <= F.commit_cap) return;
+    size_t cap = F.commit_cap ? F.commit_cap * 2 : 64;
+    while (cap < n) cap *= 2;
+    meta_segment_t *c = realloc(F.commit, cap * sizeof *c);
+    if (!c) abort();
+    F.commit = c;
+    F.commit_cap = cap;
+}
+
+int flusher_main(void) {
+    log_init("flusher");
+    signal(SIGPIPE, SIG_IGN);
+    F.commit_buf_ensure = commit_buf_ensure;
+    const char *data_dir = env_str("KAFSCALE_DATA_DIR", "./data");
+    char run_dir_default[1100];
+    snprintf(run_dir_default, sizeof run_dir_default, "%s/run", data_dir);
+    const char *run_dir = env_str("KAFSCALE_RUN_DIR", run_dir_default);
+    snprintf(F.ns, sizeof F.ns, "%s", env_str("KAFSCALE_S3_NAMESPACE", "default"));
+    F.segment_bytes = env_size("KAFSCALE_SEGMENT_BYTES", 4 << 20, 64 << 10, 1 << 30);
+
+    objstore_config_t scfg;
+    objstore_config_from_env(&scfg, data_dir);
+    char err[512];
+    F.store = objstore_open(&scfg, err, sizeof err);
+    if (!F.store) { log_error("cannot open the object store: %s", err); return 1; }
+    bool s3 = !strcmp(objstore_backend(F.store), "s3");
+    F.flush_interval_ms = env_int("KAFSCALE_FLUSH_INTERVAL_MS", s3 ? 100 : 20, 1, 600000);
+    F.retry_backoff_ms = 100;
+    F.store_healthy = true;
+
+    F.meta = meta_open(data_dir, "segments", err, sizeof err);
+    if (!F.meta) { log_error("cannot open metadata: %s", err); return 1; }
+    meta_load_cb_t cb = {load_topic_cb, load_segment_cb, load_logstart_cb, NULL};
+    if (meta_load(F.meta, &cb, err, sizeof err)) { log_error("%s", err); return 1; }
+    delete_orphans();
+
+    mkdir(data_dir, 0755);
+    mkdir(run_dir, 0755);
+    char sock[1200];
+    snprintf(sock, sizeof sock, "%s/flusher.sock", run_dir);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(sock) >= sizeof sun.sun_path) { log_error("KAFSCALE_RUN_DIR path too long for a socket: %s", sock); return 2; }
+    strcpy(sun.sun_path, sock);
+    unlink(sock);
+
+    F.base = event_base_new();
+    F.cycle_ev = evtimer_new(F.base, cycle_cb, NULL);
+    struct evconnlistener *l = evconnlistener_new_bind(F.base, accept_cb, NULL,
+                                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 4,
+                                                       (struct sockaddr *)&sun, (int)sizeof sun);
+    if (!l) { log_error("cannot listen on %s: %s", sock, strerror(errno)); return 1; }
+    struct event *ret_ev = event_new(F.base, -1, EV_PERSIST, retention_cb, NULL);
+    struct timeval five = {5, 0};
+    event_add(ret_ev, &five);
+    struct event *sigint = evsignal_new(F.base, SIGINT, on_signal, NULL);
+    struct event *sigterm = evsignal_new(F.base, SIGTERM, on_signal, NULL);
+    evsignal_add(sigint, NULL);
+    evsignal_add(sigterm, NULL);
+    log_info("kafscale-flusher ready: %s store, socket %s, segment %lld bytes, flush interval %lld ms",
+             objstore_backend(F.store), sock, (long long)F.segment_bytes, (long long)F.flush_interval_ms);
+
+    event_base_dispatch(F.base);
+
+    evconnlistener_free(l);
+    unlink(sock);
+    if (F.broker) bufferevent_free(F.broker);
+    event_free(ret_ev);
+    event_free(sigint);
+    event_free(sigterm);
+    event_free(F.cycle_ev);
+    for (int b = 0; b < FTOPIC_BUCKETS; b++)
+        while (F.topics[b]) topic_drop(F.topics[b]);
+    for (size_t i = 0; i < F.jobs_cap; i++) seg_builder_free(&F.jobs[i].b);
+    free(F.jobs);
+    free(F.ops);
+    free(F.commit);
+    meta_close(F.meta);
+    objstore_close(F.store);
+    event_base_free(F.base);
+    log_info("stopped");
+    return 0;
+}
