@@ -7,7 +7,7 @@ PKGS     := libevent libevent_pthreads jansson liblz4 libcurl
 OPT      := $(if $(DEBUG),-O0 -g3,-O2 -g)
 CFLAGS   += -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
             -Wno-missing-field-initializers -fno-strict-aliasing -MMD -MP -D_GNU_SOURCE -pthread \
-            -Icommon -Ibroker
+            -Icommon -Ibroker -Iflusher
 CFLAGS   += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 ifneq ($(SANITIZE),)
@@ -18,13 +18,15 @@ BUILD    := build$(if $(SANITIZE),-san)$(if $(DEBUG),-dbg)
 
 COMMON_SRC := $(wildcard common/*.c)
 BROKER_SRC := $(wildcard broker/*.c)
+FLUSHER_SRC := $(wildcard flusher/*.c)
 UNIT_SRC   := $(wildcard test/unit/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 BROKER_OBJ := $(BROKER_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+FLUSHER_OBJ := $(FLUSHER_SRC:%.c=$(BUILD)/%.o)
 BROKER_LIB_OBJ := $(filter-out $(BUILD)/broker/main.o,$(BROKER_OBJ))
 
-PROGS := bin/kafscale-broker
+PROGS := bin/kafscale-broker bin/kafscale-flusher
 
 .PHONY: all deps run test unit e2e fuzz fuzz-build clean
 all: $(PROGS)
@@ -47,6 +49,10 @@ $(VARIANT):
 	@touch $@
 
 bin/kafscale-broker: $(BROKER_OBJ) $(BUILD)/libkafscale.a $(VARIANT)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
+
+bin/kafscale-flusher: $(FLUSHER_OBJ) $(BUILD)/libkafscale.a $(VARIANT)
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
@@ -88,4 +94,4 @@ fuzz-replay: bin/fuzz-request
 clean:
 	rm -rf build build-san build-dbg build-san-dbg bin
 
--include $(COMMON_OBJ:.o=.d) $(BROKER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
+-include $(COMMON_OBJ:.o=.d) $(BROKER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(FLUSHER_OBJ:.o=.d)

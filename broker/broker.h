@@ -42,6 +42,8 @@ typedef struct broker_config {
     bool auto_create_topics;
     int32_t auto_create_partitions;
     int32_t max_inflight_per_conn; /* requests decoded ahead of the response in order */
+    int64_t max_unflushed_bytes;   /* producers pause above this (KAFSCALE_MAX_UNFLUSHED_BYTES) */
+    int64_t tail_bytes;            /* durable bytes kept in memory for tail reads (KAFSCALE_TAIL_BYTES) */
 } broker_config_t;
 
 /* ---- handler results ---- */
@@ -155,6 +157,11 @@ int plog_append(plog_t *l, const uint8_t *batch, uint32_t len, int64_t base, int
  * has left the socket. Returns the bytes gathered (out->len). */
 int32_t plog_read(plog_t *l, int64_t offset, int64_t max_bytes, bool first, kw_t *hold, karena_t *a,
                   krecords_t *out);
+/* Drops whole batches below `below` from the front, at most max_bytes worth
+ * (rounded up to a batch); returns bytes dropped. */
+int64_t plog_trim_front(plog_t *l, int64_t below, int64_t max_bytes);
+void plog_trim_below(plog_t *l, int64_t offset);
+int64_t plog_bytes_between(plog_t *l, int64_t from, int64_t to);
 /* First offset whose batch max timestamp >= ts, or -1 (with *ts_out the batch's). */
 int64_t plog_offset_for_time(plog_t *l, int64_t ts, int64_t *ts_out);
 /* Offset and timestamp of the batch with the largest max timestamp, or -1. */
@@ -163,12 +170,39 @@ int64_t plog_max_timestamp(plog_t *l, int64_t *ts_out);
 /* ---- topics ---- */
 #define TOPIC_MAGIC 0x746f7063u /* "topc" */
 
+/* A committed segment in the object store (from metadata or the flusher's
+ * DURABLE reports), kept per partition in base-offset order. */
+typedef struct pseg {
+    int64_t base_offset, last_offset;
+    int64_t size, max_timestamp;
+} pseg_t;
+
 typedef struct partition {
     struct topic *topic;
     int32_t index;
     int32_t leader_epoch;
-    plog_t log;
+    plog_t log;              /* in memory: the unflushed tail and recent durable data */
+    pseg_t *segs;            /* committed segments; offsets below the in-memory log come from here */
+    size_t nsegs, segs_cap;
+    int64_t unflushed_bytes; /* bytes appended but not yet durable */
 } partition_t;
+
+/* First offset held in memory (data below it is read from the store). */
+static inline int64_t plog_mem_start(const plog_t *l) {
+    return l->count ? l->batches[l->head].base_offset : l->next_offset;
+}
+
+/* store_read.c - reading committed data that is no longer in memory.
+ * store_read() serves a fetch at `offset` (below plog_mem_start) from the
+ * store: returns 1 with *out filled like plog_read() (zero copy; holds added
+ * to `hold`) when the bytes are in the read cache; 0 when a load was started
+ * or is in flight (the caller parks; kreq_wake_parked() runs when it lands);
+ * -1 when no committed segment holds the offset or the store failed (*err
+ * set to a Kafka error code). */
+int store_read_init(void);
+void store_read_shutdown(void);
+int store_read(partition_t *p, int64_t offset, int64_t max_bytes, bool first, kw_t *hold, karena_t *a,
+               krecords_t *out, int16_t *err);
 
 typedef struct topic_config {
     int64_t retention_ms;
@@ -219,12 +253,35 @@ int16_t partition_append(partition_t *p, uint8_t *records, int32_t len, int64_t 
  * high watermark and wakes parked fetches and producers. */
 void partition_committed(partition_t *p, int64_t end_offset);
 
+void partition_add_segment(partition_t *p, const pseg_t *s);
+void partition_set_log_start(partition_t *p, int64_t start);
+
+/* flush_link.c: the flusher (see that file). */
+int flink_init(void);
+void flink_shutdown(int64_t deadline_ms);
+void flink_send_topic(topic_t *t);
+void flink_send_delete(const char *name);
+void flink_append(partition_t *p, int64_t from);
+void flink_flush_hint(void);
+bool flink_ready(void);
+bool flink_store_healthy(void);
+const char *flink_store_message(void);
+
+/* metadata (topics journal), topics.c */
+int topics_load(void);
+/* Produce back-pressure, conn.c: connections paused while unflushed bytes are
+ * over KAFSCALE_MAX_UNFLUSHED_BYTES resume when this is called below it. */
+void conn_unflushed_resume(void);
+
 /* Auto-creation used by Metadata/Produce (honours KAFSCALE_AUTO_CREATE_*). */
 topic_t *topic_auto_create(kstr_t name, int16_t *err);
 
 /* ---- the broker ---- */
 typedef struct broker {
     broker_config_t cfg;
+    int64_t unflushed_bytes;     /* all partitions: appended, not yet durable */
+    int64_t tail_bytes;          /* all partitions: durable bytes still held in memory */
+    int64_t mem_bytes;           /* all partitions: batch bytes held in memory */
     struct event_base *base;
     struct kconn_list *conns;
     int nconns;

@@ -48,6 +48,9 @@ typedef struct kconn {
     struct kreq_queue queue;  /* requests in arrival order, answered in this order */
     int nqueued;
     size_t queued_bytes;      /* frame bytes of queued requests */
+    bool producer;            /* has sent Produce: paused while unflushed bytes are over the bound */
+    bool unflushed_wait;      /* on the unflushed_waiters list */
+    TAILQ_ENTRY(kconn) wait_link;
     kreq_t *free_reqs;        /* recycled requests (arena and writer buffers kept) */
     int nfree;
     TAILQ_ENTRY(kconn) link;
@@ -55,6 +58,8 @@ typedef struct kconn {
 
 TAILQ_HEAD(kconn_list, kconn);
 static struct kconn_list all_conns = TAILQ_HEAD_INITIALIZER(all_conns);
+TAILQ_HEAD(kconn_wait_list, kconn);
+static struct kconn_wait_list unflushed_waiters = TAILQ_HEAD_INITIALIZER(unflushed_waiters);
 static struct evconnlistener *listener;
 static struct kreq_queue parked = TAILQ_HEAD_INITIALIZER(parked); /* waiting: timer armed */
 static struct kreq_queue waking = TAILQ_HEAD_INITIALIZER(waking); /* being re-run by wake_cb */
@@ -339,6 +344,7 @@ static void conn_handle_frame(kconn_t *c, uint8_t *frame, size_t len) {
         return;
     }
     r->flexible = r->hdr.api_version >= api->first_flexible;
+    if (api->key == KAPI_PRODUCE) c->producer = true;
     kreq_hdr_read_rest(&r->body, &r->hdr, r->flexible);
     if (r->body.err) { conn_close(c, "malformed request header"); return; }
     kh_result_t res = api->handler(r);
@@ -354,6 +360,16 @@ static void conn_dispatch(kconn_t *c) {
             evbuffer_get_length(bufferevent_get_output(c->bev)) >= MAX_OUTPUT_BYTES) {
             conn_set_state(c, CONN_PAUSED);
             bufferevent_disable(c->bev, EV_READ);
+            return;
+        }
+        if (c->producer && g_broker.unflushed_bytes >= g_broker.cfg.max_unflushed_bytes) {
+            /* Back-pressure: producers wait until the flusher catches up. */
+            conn_set_state(c, CONN_PAUSED);
+            bufferevent_disable(c->bev, EV_READ);
+            if (!c->unflushed_wait) {
+                TAILQ_INSERT_TAIL(&unflushed_waiters, c, wait_link);
+                c->unflushed_wait = true;
+            }
             return;
         }
         uint8_t szb[4];
@@ -409,6 +425,19 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) conn_close(c, NULL);
 }
 
+void conn_unflushed_resume(void) {
+    kconn_t *c;
+    while ((c = TAILQ_FIRST(&unflushed_waiters))) {
+        TAILQ_REMOVE(&unflushed_waiters, c, wait_link);
+        c->unflushed_wait = false;
+        if (c->state == CONN_PAUSED) {
+            conn_set_state(c, CONN_READING);
+            bufferevent_enable(c->bev, EV_READ);
+            event_active(c->resume_ev, EV_TIMEOUT, 0);
+        }
+    }
+}
+
 /* Frees the connection. Only from resume_cb or shutdown: never while a
  * callback of this connection is on the stack. */
 static void conn_free(kconn_t *c) {
@@ -424,6 +453,7 @@ static void conn_free(kconn_t *c) {
         req_put(NULL, r);
     }
     TAILQ_REMOVE(&all_conns, c, link);
+    if (c->unflushed_wait) TAILQ_REMOVE(&unflushed_waiters, c, wait_link);
     g_broker.nconns--;
     event_free(c->resume_ev);
     bufferevent_free(c->bev);

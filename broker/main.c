@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 
 static void load_config(broker_config_t *cfg) {
     const char *addr = env_str("KAFSCALE_BROKER_ADDR", "0.0.0.0:9092");
@@ -31,6 +32,8 @@ static void load_config(broker_config_t *cfg) {
     cfg->auto_create_topics = env_bool("KAFSCALE_AUTO_CREATE_TOPICS", true);
     cfg->auto_create_partitions = (int32_t)env_int("KAFSCALE_AUTO_CREATE_PARTITIONS", 1, 1, 100000);
     cfg->max_inflight_per_conn = (int32_t)env_int("KAFSCALE_MAX_INFLIGHT_PER_CONN", 1024, 1, 1000000);
+    cfg->max_unflushed_bytes = env_size("KAFSCALE_MAX_UNFLUSHED_BYTES", 256LL << 20, 1 << 20, 1LL << 40);
+    cfg->tail_bytes = env_size("KAFSCALE_TAIL_BYTES", 256LL << 20, 0, 1LL << 40);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
@@ -51,10 +54,14 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     mkdir(g_broker.cfg.data_dir, 0755);
 
+    evthread_use_pthreads();
     g_broker.base = event_base_new();
     if (!g_broker.base) { log_error("cannot create event base"); return 1; }
     g_broker.start_ms = now_ms();
     topics_init();
+    if (topics_load() != 0) return 1;
+    if (flink_init() != 0) return 1;
+    if (store_read_init() != 0) return 1;
     if (conn_listen() != 0) return 1;
     struct event *sigint = evsignal_new(g_broker.base, SIGINT, on_signal, NULL);
     struct event *sigterm = evsignal_new(g_broker.base, SIGTERM, on_signal, NULL);
@@ -66,7 +73,10 @@ int main(int argc, char **argv) {
              g_broker.cfg.advertised_host, g_broker.cfg.advertised_port);
     event_base_dispatch(g_broker.base);
 
+    /* Stop taking requests, make everything accepted durable, then stop. */
     conn_shutdown();
+    flink_shutdown(now_ms() + env_int("KAFSCALE_SHUTDOWN_TIMEOUT_MS", 30000, 0, 3600000));
+    store_read_shutdown();
     topics_shutdown();
     event_free(sigint);
     event_free(sigterm);

@@ -70,6 +70,9 @@ int16_t partition_append(partition_t *p, uint8_t *records, int32_t len, int64_t 
             return KERR_KAFKA_STORAGE_ERROR;
         }
         if (*base_out < 0) *base_out = base;
+        p->unflushed_bytes += b.length;
+        g_broker.unflushed_bytes += b.length;
+        g_broker.mem_bytes += b.length;
         pos += b.length;
     }
     *log_append_ms = now;
@@ -77,9 +80,28 @@ int16_t partition_append(partition_t *p, uint8_t *records, int32_t len, int64_t 
     return KERR_NONE;
 }
 
+/* Keeps durable data in memory within KAFSCALE_TAIL_BYTES: the oldest
+ * durable batches of this partition go first, then other partitions'. */
+static void trim_tail(partition_t *p) {
+    g_broker.tail_bytes = g_broker.mem_bytes - g_broker.unflushed_bytes;
+    int64_t excess = g_broker.tail_bytes - g_broker.cfg.tail_bytes;
+    if (excess <= 0) return;
+    int64_t freed = plog_trim_front(&p->log, p->log.hw, excess);
+    for (topic_t *t = topics_first(); t && freed < excess; t = topics_next(t))
+        for (int32_t i = 0; i < t->npartitions && freed < excess; i++)
+            freed += plog_trim_front(&t->partitions[i].log, t->partitions[i].log.hw, excess - freed);
+    g_broker.mem_bytes -= freed;
+    g_broker.tail_bytes -= freed;
+}
+
 void partition_committed(partition_t *p, int64_t end_offset) {
-    if (end_offset > p->log.hw) {
-        p->log.hw = end_offset;
-        kreq_wake_parked();
-    }
+    if (end_offset <= p->log.hw) return;
+    int64_t became = plog_bytes_between(&p->log, p->log.hw, end_offset);
+    p->unflushed_bytes -= became;
+    g_broker.unflushed_bytes -= became;
+    p->log.hw = end_offset;
+    if (p->log.next_offset < end_offset) p->log.next_offset = end_offset;
+    kreq_wake_parked();
+    if (g_broker.unflushed_bytes < g_broker.cfg.max_unflushed_bytes) conn_unflushed_resume();
+    trim_tail(p);
 }

@@ -7,6 +7,7 @@
  * Offsets: start_offset <= hw <= next_offset. Consumers see only below hw. */
 #include "broker.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,4 +134,37 @@ int32_t plog_read(plog_t *l, int64_t offset, int64_t max_bytes, bool first, kw_t
     out->iov = iov;
     out->niov = (int32_t)n;
     return (int32_t)total;
+}
+
+/* Drops batches from the front while their last offset is below `below` and
+ * fewer than max_bytes were dropped; a chunk goes when its last batch went
+ * (unless it is the current chunk). Returns the bytes dropped. */
+int64_t plog_trim_front(plog_t *l, int64_t below, int64_t max_bytes) {
+    int64_t freed = 0;
+    while (l->count && freed < max_bytes) {
+        pbatch_t *b = &l->batches[l->head];
+        if (b->last_offset >= below) break;
+        pchunk_t *c = b->chunk;
+        freed += b->len;
+        l->bytes -= b->len;
+        l->head = (l->head + 1) % l->cap;
+        l->count--;
+        bool chunk_done = !l->count || l->batches[l->head].chunk != c;
+        if (chunk_done && c != l->cur) pchunk_release(c);
+    }
+    return freed;
+}
+
+void plog_trim_below(plog_t *l, int64_t offset) { plog_trim_front(l, offset, INT64_MAX); }
+
+/* Bytes of the batches whose base offset is in [from, to). */
+int64_t plog_bytes_between(plog_t *l, int64_t from, int64_t to) {
+    size_t i = find_batch(l, from);
+    int64_t n = 0;
+    for (; i < l->count; i++) {
+        pbatch_t *b = batch_at(l, i);
+        if (b->base_offset >= to) break;
+        n += b->len;
+    }
+    return n;
 }

@@ -1,8 +1,11 @@
 /* topics.c - the broker's topics and partitions: a name-hashed registry kept
  * in creation order, creation with validation, deletion and auto-creation.
- * Metadata persistence arrives with the metadata store (issue 3/6); until
- * then topics live as long as the process. */
+ * Topics are kept in the metadata store (the broker writes the topics
+ * journal; see common/meta.h) and loaded from it at start together with the
+ * committed segments, which give every partition its end offset. */
 #include "broker.h"
+#include "meta.h"
+#include "topic_config.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +25,17 @@ static uint32_t name_hash(kstr_t s) {
 
 void topics_init(void) {}
 
+static meta_t *meta;
+
 static void topic_free(topic_t *t) {
     KS_ASSERT(t->magic == TOPIC_MAGIC);
-    for (int32_t i = 0; i < t->npartitions; i++) plog_free(&t->partitions[i].log);
+    for (int32_t i = 0; i < t->npartitions; i++) {
+        partition_t *p = &t->partitions[i];
+        g_broker.mem_bytes -= p->log.bytes;
+        g_broker.unflushed_bytes -= p->unflushed_bytes;
+        plog_free(&p->log);
+        free(p->segs);
+    }
     free(t->partitions);
     t->magic = 0;
     free(t);
@@ -38,6 +49,90 @@ void topics_shutdown(void) {
     }
     memset(buckets, 0, sizeof buckets);
     ntopics = 0;
+    meta_close(meta);
+    meta = NULL;
+}
+
+/* Topic configs that differ from the defaults, as "name=value" lines. */
+typedef struct cfg_out { char *p; size_t left; } cfg_out_t;
+static void cfg_emit(void *arg, const char *name, const char *value, bool is_default) {
+    cfg_out_t *o = arg;
+    if (is_default || !value) return;
+    int n = snprintf(o->p, o->left, "%s=%s\n", name, value);
+    if (n > 0 && (size_t)n < o->left) { o->p += n; o->left -= (size_t)n; }
+}
+
+static int persist_topic(topic_t *t) {
+    if (!meta) return 0;
+    meta_topic_t mt;
+    memset(&mt, 0, sizeof mt);
+    snprintf(mt.name, sizeof mt.name, "%s", t->name);
+    memcpy(mt.id, t->id.b, 16);
+    mt.npartitions = t->npartitions;
+    cfg_out_t o = {mt.configs, sizeof mt.configs};
+    topic_config_describe(&t->config, cfg_emit, &o);
+    return meta_put_topic(meta, &mt);
+}
+
+/* ---- loading at start ---- */
+
+static void load_topic(void *arg, const meta_topic_t *mt) {
+    kstr_t names[64], values[64];
+    int n = 0;
+    char buf[sizeof mt->configs];
+    snprintf(buf, sizeof buf, "%s", mt->configs);
+    for (char *line = strtok(buf, "\n"); line && n < 64; line = strtok(NULL, "\n")) {
+        char *eq = strchr(line, '=');
+        if (!eq) continue;
+        *eq = 0;
+        names[n] = kstr_c(line);
+        values[n] = kstr_c(eq + 1);
+        n++;
+    }
+    const char *msg;
+    topic_t *t;
+    meta_t *saved = meta;
+    meta = NULL; /* do not write back what we are reading */
+    int16_t err = topic_create(kstr_c(mt->name), mt->npartitions, names, values, n, false, &t, &msg);
+    meta = saved;
+    if (err) {
+        log_error("metadata: cannot restore topic %s: %s", mt->name, msg ? msg : kafka_err_name(err));
+        return;
+    }
+    memcpy(t->id.b, mt->id, 16);
+}
+
+static void load_segment(void *arg, const meta_segment_t *s) {
+    partition_t *p = partition_find(kstr_c(s->topic), s->partition);
+    if (!p) return;
+    partition_add_segment(p, &(pseg_t){s->base_offset, s->last_offset, s->size, s->max_timestamp});
+    if (s->last_offset + 1 > p->log.next_offset) {
+        p->log.next_offset = p->log.hw = s->last_offset + 1;
+    }
+    if (p->nsegs == 1 || s->base_offset < p->log.start_offset) p->log.start_offset = p->segs[0].base_offset;
+}
+
+static void load_log_start(void *arg, const char *topic, int32_t partition, int64_t start) {
+    partition_t *p = partition_find(kstr_c(topic), partition);
+    if (p) partition_set_log_start(p, start);
+}
+
+int topics_load(void) {
+    char err[512];
+    meta = meta_open(g_broker.cfg.data_dir, "topics", err, sizeof err);
+    if (!meta) { log_error("metadata: %s", err); return -1; }
+    meta_load_cb_t cb = {load_topic, load_segment, load_log_start, NULL};
+    if (meta_load(meta, &cb, err, sizeof err)) { log_error("metadata: %s", err); return -1; }
+    int n = 0;
+    int64_t msgs = 0;
+    for (topic_t *t = topics_first(); t; t = topics_next(t), n++)
+        for (int32_t i = 0; i < t->npartitions; i++) {
+            partition_t *p = &t->partitions[i];
+            p->log.start_offset = p->nsegs ? (p->log.start_offset > p->segs[0].base_offset ? p->log.start_offset : p->segs[0].base_offset) : p->log.next_offset;
+            msgs += p->log.next_offset - p->log.start_offset;
+        }
+    if (n) log_info("metadata: restored %d topic(s), %lld message(s) in committed segments", n, (long long)msgs);
+    return 0;
 }
 
 topic_t *topic_find(kstr_t name) {
@@ -111,7 +206,19 @@ int16_t topic_create(kstr_t name, int32_t npartitions, const kstr_t *config_name
     buckets[b] = t;
     TAILQ_INSERT_TAIL(&all_topics, t, link);
     ntopics++;
-    log_info("created topic %s with %d partition(s)", t->name, npartitions);
+    if (persist_topic(t) != 0) {
+        log_error("cannot write topic %s to the metadata store", t->name);
+        TAILQ_REMOVE(&all_topics, t, link);
+        buckets[b] = t->hash_next;
+        ntopics--;
+        topic_free(t);
+        *errmsg = "Cannot write the topic to the metadata store.";
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    if (meta) {
+        log_info("created topic %s with %d partition(s)", t->name, npartitions);
+        flink_send_topic(t);
+    }
     if (out) *out = t;
     return KERR_NONE;
 }
@@ -124,6 +231,8 @@ int16_t topic_delete(kstr_t name) {
     }
     TAILQ_REMOVE(&all_topics, t, link);
     ntopics--;
+    if (meta && meta_delete_topic(meta, t->name) != 0) log_error("cannot record the deletion of %s in metadata", t->name);
+    flink_send_delete(t->name);
     log_info("deleted topic %s", t->name);
     topic_free(t);
     /* Parked fetches may refer to the topic by name: let them re-check. */

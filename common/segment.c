@@ -311,33 +311,29 @@ int seg_index_lookup(const uint8_t *idx, size_t n, int64_t offset, int64_t *entr
 }
 
 int seg_index_check(const uint8_t *seg, size_t seg_n, const seg_index_t *x, int32_t *err_entry) {
-    int32_t i = 0;          /* next index entry to match */
+    int32_t i = 0; /* next index entry to match; positions ascend (seg_index_parse) */
     int64_t since = 0;
     bool first = true;
     size_t pos = SEG_HEADER_SIZE;
     const uint8_t *bp;
     size_t len;
     int rc = SEG_OK;
-    while (true) {
-        size_t at = pos;
-        if (!seg_next_batch(seg, seg_n, &pos, &bp, &len)) break;
+    for (size_t at = pos; seg_next_batch(seg, seg_n, &pos, &bp, &len); at = pos) {
         batch_info_t bi;
         batch_parse(bp, len, &bi);
-        bool want = first || since >= x->interval;
-        /* Entries before this batch that were not matched point inside a
-         * batch or past its offsets. */
-        if (i < x->count && seg_index_position(x, i) < (int64_t)at) {
-            rc = SEG_EIDX_POS;
-            goto out;
+        int64_t ep = i < x->count ? seg_index_position(x, i) : -1;
+        if (ep >= 0 && ep < (int64_t)pos && ep != (int64_t)at) {
+            rc = SEG_EIDX_POS; /* inside this batch */
+            break;
         }
-        bool have = i < x->count && seg_index_position(x, i) == (int64_t)at;
+        bool have = ep == (int64_t)at;
         if (have && seg_index_offset(x, i) != bi.base_offset) {
             rc = SEG_EIDX_POS;
-            goto out;
+            break;
         }
-        if (want != have) {
+        if (have != (first || since >= x->interval)) {
             rc = SEG_EIDX_RULE;
-            goto out;
+            break;
         }
         if (have) {
             i++;
@@ -346,8 +342,7 @@ int seg_index_check(const uint8_t *seg, size_t seg_n, const seg_index_t *x, int3
         since += bi.record_count;
         first = false;
     }
-    if (i < x->count) rc = SEG_EIDX_POS; /* entries past the last batch */
-out:
+    if (!rc && i < x->count) rc = SEG_EIDX_POS; /* past the last batch */
     if (err_entry) *err_entry = rc ? i : -1;
     return rc;
 }

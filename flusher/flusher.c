@@ -187,6 +187,16 @@ typedef struct seg_job {
     bool ok;
 } seg_job_t;
 
+static void commit_buf_ensure(size_t n) {
+    if (n <= F.commit_cap) return;
+    size_t cap = F.commit_cap ? F.commit_cap * 2 : 64;
+    while (cap < n) cap *= 2;
+    meta_segment_t *c = realloc(F.commit, cap * sizeof *c);
+    if (!c) abort();
+    F.commit = c;
+    F.commit_cap = cap;
+}
+
 void flusher_cycle(void) {
     if (!F.dirty) return;
     int64_t t0 = now_ms_f();
@@ -243,14 +253,15 @@ void flusher_cycle(void) {
             njobs++;
         }
     }
-    if (!njobs) { F.dirty_cleanup_needed = true; goto cleanup; }
+    int failed = 0;
+    if (!njobs) goto cleanup;
 
     /* 2. Upload all .kfs and .index objects of the cycle in parallel. */
     if (F.ops_cap < 2 * njobs) {
         free(F.ops);
         F.ops_cap = 2 * njobs;
         F.ops = calloc(F.ops_cap, sizeof *F.ops);
-        if (!F.ops) { F.ops_cap = 0; return; }
+        if (!F.ops) { F.ops_cap = 0; failed = 1; goto cleanup; }
     }
     for (size_t i = 0; i < njobs; i++) {
         seg_job_t *j = &F.jobs[i];
@@ -258,7 +269,7 @@ void flusher_cycle(void) {
         F.ops[2 * i] = (objstore_op_t){.kind = OBJ_PUT, .key = j->kfs_key, .iov = j->res.iov, .iovcnt = j->res.iovcnt};
         F.ops[2 * i + 1] = (objstore_op_t){.kind = OBJ_PUT, .key = j->idx_key, .iov = &j->idx_iov, .iovcnt = 1};
     }
-    int failed = objstore_run(F.store, F.ops, (int)(2 * njobs));
+    failed = objstore_run(F.store, F.ops, (int)(2 * njobs));
     const char *first_err = NULL;
     size_t ncommit = 0;
     for (size_t i = 0; i < njobs; i++) {
@@ -268,7 +279,10 @@ void flusher_cycle(void) {
         /* A partition's segments commit in order: after a failed one, the
          * later ones of the same partition wait for the next cycle. */
         if (j->ok && i > 0 && F.jobs[i - 1].part == j->part && !F.jobs[i - 1].ok) j->ok = false;
-        if (j->ok) F.commit_buf_ensure(ncommit + 1), F.commit[ncommit++] = j->meta;
+        if (j->ok) {
+            commit_buf_ensure(ncommit + 1);
+            F.commit[ncommit++] = j->meta;
+        }
     }
     if (failed) {
         F.stats.upload_errors += (uint64_t)failed;
@@ -318,7 +332,7 @@ cleanup:
         F.pending_bytes = 0;
         for (fpart_t *q = F.dirty; q; q = q->dirty_next) F.pending_bytes += q->len;
     }
-    if (F.dirty) schedule_cycle(failed ? F.retry_backoff_ms : F.flush_interval_ms);
+    if (F.dirty && !F.stopping) schedule_cycle(failed ? F.retry_backoff_ms : F.flush_interval_ms);
     F.retry_backoff_ms = failed ? (F.retry_backoff_ms < 2000 ? F.retry_backoff_ms * 2 : 2000) : 100;
 }
 
@@ -627,20 +641,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
     event_base_loopexit(F.base, NULL);
 }
 
-void commit_buf_ensure(size_t n) {
-    if (n <= F.commit_cap) return;
-    size_t cap = F.commit_cap ? F.commit_cap * 2 : 64;
-    while (cap < n) cap *= 2;
-    meta_segment_t *c = realloc(F.commit, cap * sizeof *c);
-    if (!c) abort();
-    F.commit = c;
-    F.commit_cap = cap;
-}
 
 int flusher_main(void) {
     log_init("flusher");
     signal(SIGPIPE, SIG_IGN);
-    F.commit_buf_ensure = commit_buf_ensure;
     const char *data_dir = env_str("KAFSCALE_DATA_DIR", "./data");
     char run_dir_default[1100];
     snprintf(run_dir_default, sizeof run_dir_default, "%s/run", data_dir);

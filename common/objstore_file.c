@@ -1,0 +1,525 @@
+/* objstore_file.c - the file backend: a directory with the S3 key layout.
+ *
+ * Key "a/b/c" is the file <root>/a/b/c. A PUT writes <dir>/.kstmp.<name>.<pid>.<n>
+ * (O_EXCL), fsyncs it, renames it over the final name and fsyncs the
+ * directory, so a reader sees the old object or the whole new one, never a
+ * part, and a crash leaves at worst a temp file (never listed, and refused
+ * as a key). Directories are created as needed (each new one made durable
+ * by an fsync of its parent) and removed again when a DELETE empties them.
+ *
+ * Thread-safety: no shared mutable state besides an atomic counter for temp
+ * names; every call works on its own file descriptors. objstore_run() with
+ * several ops spreads them over up to min(n, max_inflight, 8) threads, as
+ * the fsyncs dominate and run well in parallel.
+ *
+ * Limits (by nature of a file system): a key cannot be both an object and a
+ * "directory" of other keys ("a" and "a/b"): the second PUT fails.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "objstore.h"
+
+#define FILE_MAGIC 0xf11e5703u
+#define FILE_MAX_THREADS 8
+
+typedef struct file_store {
+    uint32_t magic;
+    int max_threads;
+    char root[1024];
+} file_store_t;
+
+static uint64_t tmp_counter;
+
+/* Creates dir and its missing parents (mode 0755); each newly made
+ * directory is made durable by an fsync of its parent. */
+static int fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+static int mkdirs(char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return 0;
+        errno = ENOTDIR;
+        return -1;
+    }
+    if (errno != ENOENT) return -1;
+    char *slash = strrchr(path, '/');
+    bool has_parent = slash && slash != path;
+    if (has_parent) {
+        *slash = '\0';
+        int rc = mkdirs(path);
+        *slash = '/';
+        if (rc < 0) return -1;
+    }
+    if (mkdir(path, 0755) < 0) {
+        if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return 0; /* raced: fine */
+        return -1;
+    }
+    if (has_parent) {
+        *slash = '\0';
+        int rc = fsync_dir(path);
+        *slash = '/';
+        return rc;
+    }
+    return 0;
+}
+
+static void *file_open(const objstore_config_t *cfg, char *err, size_t errsz) {
+    if (!cfg->file_root[0]) {
+        snprintf(err, errsz, "file object store: no root directory");
+        return NULL;
+    }
+    file_store_t *fs = calloc(1, sizeof *fs);
+    if (!fs) {
+        snprintf(err, errsz, "out of memory");
+        return NULL;
+    }
+    snprintf(fs->root, sizeof fs->root, "%s", cfg->file_root);
+    size_t len = strlen(fs->root);
+    while (len > 1 && fs->root[len - 1] == '/') fs->root[--len] = '\0';
+    if (mkdirs(fs->root) < 0) {
+        snprintf(err, errsz, "file object store: cannot create %.200s: %s", fs->root, strerror(errno));
+        free(fs);
+        return NULL;
+    }
+    if (access(fs->root, W_OK | X_OK) < 0) {
+        snprintf(err, errsz, "file object store: %.200s is not writable: %s", fs->root, strerror(errno));
+        free(fs);
+        return NULL;
+    }
+    fs->max_threads = cfg->max_inflight < FILE_MAX_THREADS ? cfg->max_inflight : FILE_MAX_THREADS;
+    fs->magic = FILE_MAGIC;
+    return fs;
+}
+
+static void file_close(void *impl) {
+    file_store_t *fs = impl;
+    KS_ASSERT(fs->magic == FILE_MAGIC);
+    fs->magic = 0;
+    free(fs);
+}
+
+static bool key_path(const file_store_t *fs, const char *key, char *path, size_t pathsz) {
+    int n = snprintf(path, pathsz, "%s/%s", fs->root, key);
+    return n > 0 && (size_t)n < pathsz;
+}
+
+#define OPERR(op, fmt, ...) snprintf((op)->err, sizeof (op)->err, "%s %.160s: " fmt, kind_str[(op)->kind], (op)->key, __VA_ARGS__)
+static const char *kind_str[] = {"PUT", "GET", "HEAD", "DELETE"};
+
+static void do_put(const file_store_t *fs, objstore_op_t *op) {
+    char path[PATH_MAX], tmp[PATH_MAX + 64];
+    if (!key_path(fs, op->key, path, sizeof path)) {
+        OPERR(op, "%s", "path too long");
+        return;
+    }
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    const char *dir = path, *name = slash + 1;
+    int fd = -1;
+    /* A concurrent DELETE may remove an emptied directory between our mkdir
+     * and open: then make it again. */
+    for (int tries = 0; fd < 0 && tries < 10; tries++) {
+        if (mkdirs(path) < 0) {
+            int e = errno;
+            *slash = '/';
+            OPERR(op, "cannot create its directory: %s", strerror(e));
+            return;
+        }
+        uint64_t n = __atomic_add_fetch(&tmp_counter, 1, __ATOMIC_RELAXED);
+        if (snprintf(tmp, sizeof tmp, "%s/.kstmp.%s.%d.%llu", dir, name, (int)getpid(), (unsigned long long)n) >=
+            (int)sizeof tmp) {
+            *slash = '/';
+            OPERR(op, "%s", "path too long");
+            return;
+        }
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0 && errno != ENOENT) break;
+    }
+    if (fd < 0) {
+        int e = errno;
+        *slash = '/';
+        OPERR(op, "cannot create temp file: %s", strerror(e));
+        return;
+    }
+    /* Write the pieces in order, resuming after short writes. */
+    int i = 0;
+    size_t off = 0;
+    while (i < op->iovcnt) {
+        struct iovec v[64];
+        int k = 0;
+        for (int j = i; j < op->iovcnt && k < 64; j++) {
+            size_t skip = j == i ? off : 0;
+            if (op->iov[j].iov_len == skip) continue;
+            v[k].iov_base = (char *)op->iov[j].iov_base + skip;
+            v[k].iov_len = op->iov[j].iov_len - skip;
+            k++;
+        }
+        if (k == 0) break;
+        ssize_t w = writev(fd, v, k);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            goto fail_io;
+        }
+        size_t left = (size_t)w;
+        while (i < op->iovcnt && left >= op->iov[i].iov_len - off) {
+            left -= op->iov[i].iov_len - off;
+            i++;
+            off = 0;
+        }
+        off += left;
+    }
+    if (fsync(fd) < 0) goto fail_io;
+    if (close(fd) < 0) {
+        fd = -1;
+        goto fail_io;
+    }
+    fd = -1;
+    *slash = '/';
+    if (rename(tmp, path) < 0) {
+        int e = errno;
+        unlink(tmp);
+        OPERR(op, "rename: %s", strerror(e));
+        return;
+    }
+    *slash = '\0';
+    if (fsync_dir(dir) < 0) {
+        int e = errno;
+        *slash = '/';
+        OPERR(op, "fsync of directory: %s", strerror(e));
+        return;
+    }
+    op->status = OBJ_OK;
+    return;
+fail_io: {
+    int e = errno;
+    if (fd >= 0) close(fd);
+    unlink(tmp);
+    *slash = '/';
+    OPERR(op, "write: %s", strerror(e));
+}
+}
+
+static void do_get(const file_store_t *fs, objstore_op_t *op) {
+    char path[PATH_MAX];
+    if (!key_path(fs, op->key, path, sizeof path)) {
+        op->status = OBJ_NOT_FOUND;
+        return;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR || errno == EISDIR) op->status = OBJ_NOT_FOUND;
+        else OPERR(op, "open: %s", strerror(errno));
+        return;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        OPERR(op, "fstat: %s", strerror(errno));
+        close(fd);
+        return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        op->status = OBJ_NOT_FOUND;
+        close(fd);
+        return;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    if (op->offset >= size && !(op->offset == 0 && size == 0)) {
+        op->http_code = 0;
+        OPERR(op, "range not satisfiable (offset %llu, size %llu)", (unsigned long long)op->offset,
+              (unsigned long long)size);
+        close(fd);
+        return;
+    }
+    uint64_t want = size - op->offset;
+    if (op->length && op->length < want) want = op->length;
+    uint8_t *dst;
+    if (op->buf) {
+        if (want > op->cap) {
+            OPERR(op, "object larger than the buffer (%llu > %zu)", (unsigned long long)want, op->cap);
+            close(fd);
+            return;
+        }
+        dst = op->buf;
+    } else {
+        if (want > SIZE_MAX - 1 || !(dst = malloc(want ? (size_t)want : 1))) {
+            OPERR(op, "%s", "out of memory");
+            close(fd);
+            return;
+        }
+    }
+    size_t got = 0;
+    while (got < want) {
+        ssize_t r = pread(fd, dst + got, (size_t)want - got, (off_t)(op->offset + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            OPERR(op, "read: %s", strerror(errno));
+            if (!op->buf) free(dst);
+            close(fd);
+            return;
+        }
+        if (r == 0) break; /* file shrank under us: cannot happen with atomic PUTs */
+        got += (size_t)r;
+    }
+    close(fd);
+    if (!op->buf) op->out = dst;
+    op->out_len = got;
+    op->status = OBJ_OK;
+}
+
+static void do_head(const file_store_t *fs, objstore_op_t *op) {
+    char path[PATH_MAX];
+    struct stat st;
+    if (!key_path(fs, op->key, path, sizeof path)) {
+        op->status = OBJ_NOT_FOUND;
+        return;
+    }
+    if (stat(path, &st) < 0) {
+        if (errno == ENOENT || errno == ENOTDIR) op->status = OBJ_NOT_FOUND;
+        else OPERR(op, "stat: %s", strerror(errno));
+        return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        op->status = OBJ_NOT_FOUND;
+        return;
+    }
+    op->out_len = (size_t)st.st_size;
+    op->status = OBJ_OK;
+}
+
+static void do_delete(const file_store_t *fs, objstore_op_t *op) {
+    char path[PATH_MAX];
+    if (!key_path(fs, op->key, path, sizeof path)) {
+        op->status = OBJ_NOT_FOUND;
+        return;
+    }
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        op->status = OBJ_NOT_FOUND; /* "a" when only "a/b" exists */
+        return;
+    }
+    if (unlink(path) < 0) {
+        if (errno == ENOENT || errno == ENOTDIR) op->status = OBJ_NOT_FOUND;
+        else OPERR(op, "unlink: %s", strerror(errno));
+        return;
+    }
+    /* Remove the directories this emptied, up to (not including) the root. */
+    size_t rootlen = strlen(fs->root);
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    fsync_dir(path);
+    while (strlen(path) > rootlen) {
+        if (rmdir(path) < 0) break; /* not empty (or raced with a PUT): fine */
+        slash = strrchr(path, '/');
+        *slash = '\0';
+    }
+    op->status = OBJ_OK;
+}
+
+static void do_op(const file_store_t *fs, objstore_op_t *op) {
+    op->attempts = 1;
+    switch (op->kind) {
+    case OBJ_PUT: do_put(fs, op); break;
+    case OBJ_GET: do_get(fs, op); break;
+    case OBJ_HEAD: do_head(fs, op); break;
+    case OBJ_DELETE: do_delete(fs, op); break;
+    }
+}
+
+typedef struct run_ctx {
+    const file_store_t *fs;
+    objstore_op_t **ops;
+    int n;
+    int next; /* atomic */
+} run_ctx_t;
+
+static void *run_worker(void *arg) {
+    run_ctx_t *rc = arg;
+    for (;;) {
+        int i = __atomic_fetch_add(&rc->next, 1, __ATOMIC_RELAXED);
+        if (i >= rc->n) break;
+        do_op(rc->fs, rc->ops[i]);
+    }
+    return NULL;
+}
+
+static void file_run(void *impl, objstore_op_t **ops, int n) {
+    file_store_t *fs = impl;
+    KS_ASSERT(fs->magic == FILE_MAGIC);
+    run_ctx_t rc = {.fs = fs, .ops = ops, .n = n, .next = 0};
+    int nthreads = n < fs->max_threads ? n : fs->max_threads;
+    pthread_t th[FILE_MAX_THREADS];
+    int started = 0;
+    for (int t = 1; t < nthreads; t++) {
+        if (pthread_create(&th[started], NULL, run_worker, &rc) != 0) break;
+        started++;
+    }
+    run_worker(&rc); /* this thread works too */
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+}
+
+/* ---- list: a depth-first walk in byte order ----
+ *
+ * Siblings are sorted with directories compared as "name/": then the walk
+ * meets keys in the same order as a sort of the full keys would ("a.b" <
+ * "a/x" because '.' < '/'). */
+
+typedef struct dent {
+    char *name; /* directories carry a trailing '/' */
+    uint64_t size;
+    bool dir;
+} dent_t;
+
+static int dent_cmp(const void *a, const void *b) {
+    return strcmp(((const dent_t *)a)->name, ((const dent_t *)b)->name);
+}
+
+typedef struct walk {
+    const char *prefix;
+    size_t prefix_len;
+    objstore_list_fn fn;
+    void *arg;
+    char *err;
+    size_t errsz;
+    bool stopped;
+} walk_t;
+
+/* path: the directory on disk; key: its key prefix ("" or "a/b/"). */
+static int walk_dir(walk_t *w, char *path, size_t pathlen, char *key, size_t keylen) {
+    DIR *d = opendir(path);
+    if (!d) {
+        if (errno == ENOENT || errno == ENOTDIR) return 0; /* removed meanwhile */
+        snprintf(w->err, w->errsz, "LIST: opendir %.200s: %s", path, strerror(errno));
+        return -1;
+    }
+    dent_t *ents = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *nm = de->d_name;
+        if (!strcmp(nm, ".") || !strcmp(nm, "..") || !strncmp(nm, ".kstmp.", 7)) continue;
+        size_t nl = strlen(nm);
+        if (keylen + nl > OBJSTORE_KEY_MAX) continue; /* not a key we could have written */
+        bool isdir;
+        uint64_t size = 0;
+        if (de->d_type == DT_DIR) isdir = true;
+        else if (de->d_type == DT_REG) isdir = false;
+        else if (de->d_type == DT_UNKNOWN) {
+            struct stat st;
+            if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) < 0) continue; /* deleted meanwhile */
+            if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) continue;
+            isdir = S_ISDIR(st.st_mode);
+        } else continue; /* symlinks, sockets...: not objects */
+        /* The candidate (key + name, '/' for a directory) must agree with the
+         * prefix over their common length; a file must also be as long. */
+        memcpy(key + keylen, nm, nl);
+        size_t cl = keylen + nl;
+        if (isdir) key[cl++] = '/';
+        if (memcmp(key, w->prefix, cl < w->prefix_len ? cl : w->prefix_len)) continue;
+        if (!isdir && cl < w->prefix_len) continue;
+        if (!isdir) {
+            struct stat st;
+            if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) continue;
+            size = (uint64_t)st.st_size;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            dent_t *ne = realloc(ents, cap * sizeof *ne);
+            if (!ne) {
+                snprintf(w->err, w->errsz, "LIST: out of memory");
+                rc = -1;
+                break;
+            }
+            ents = ne;
+        }
+        ents[n].name = malloc(nl + 2);
+        if (!ents[n].name) {
+            snprintf(w->err, w->errsz, "LIST: out of memory");
+            rc = -1;
+            break;
+        }
+        memcpy(ents[n].name, nm, nl);
+        ents[n].name[nl] = isdir ? '/' : '\0';
+        ents[n].name[nl + 1] = '\0';
+        ents[n].dir = isdir;
+        ents[n].size = size;
+        n++;
+    }
+    closedir(d);
+    key[keylen] = '\0';
+    if (rc == 0) qsort(ents, n, sizeof *ents, dent_cmp);
+    for (size_t i = 0; rc == 0 && i < n && !w->stopped; i++) {
+        size_t nl = strlen(ents[i].name);
+        if (pathlen + 1 + nl >= PATH_MAX) continue;
+        memcpy(key + keylen, ents[i].name, nl + 1);
+        if (ents[i].dir) {
+            path[pathlen] = '/';
+            memcpy(path + pathlen + 1, ents[i].name, nl - 1);
+            path[pathlen + nl] = '\0';
+            rc = walk_dir(w, path, pathlen + nl, key, keylen + nl);
+            path[pathlen] = '\0';
+        } else if (w->fn(key, ents[i].size, w->arg)) {
+            w->stopped = true;
+        }
+        key[keylen] = '\0';
+    }
+    for (size_t i = 0; i < n; i++) free(ents[i].name);
+    free(ents);
+    return rc;
+}
+
+static int file_list(void *impl, const char *prefix, objstore_list_fn fn, void *arg, char *err, size_t errsz) {
+    file_store_t *fs = impl;
+    KS_ASSERT(fs->magic == FILE_MAGIC);
+    walk_t w = {.prefix = prefix, .prefix_len = strlen(prefix), .fn = fn, .arg = arg, .err = err, .errsz = errsz};
+    char *path = malloc(PATH_MAX), *key = malloc(OBJSTORE_KEY_MAX + 3);
+    if (!path || !key) {
+        free(path);
+        free(key);
+        snprintf(err, errsz, "LIST: out of memory");
+        return OBJ_ERROR;
+    }
+    /* Start in the deepest directory the prefix names whole. */
+    const char *slash = strrchr(prefix, '/');
+    size_t keylen = slash ? (size_t)(slash - prefix) + 1 : 0;
+    int pl = snprintf(path, PATH_MAX, "%s%s%.*s", fs->root, keylen ? "/" : "", (int)(keylen ? keylen - 1 : 0), prefix);
+    int rc = 0;
+    if (pl <= 0 || pl >= PATH_MAX) {
+        snprintf(err, errsz, "LIST: prefix too long");
+        rc = -1;
+    } else {
+        memcpy(key, prefix, keylen);
+        key[keylen] = '\0';
+        rc = walk_dir(&w, path, (size_t)pl, key, keylen);
+    }
+    free(path);
+    free(key);
+    return rc == 0 ? OBJ_OK : OBJ_ERROR;
+}
+
+const objstore_backend_ops_t objstore_file_ops = {
+    .name = "file",
+    .open = file_open,
+    .close = file_close,
+    .run = file_run,
+    .list = file_list,
+};

@@ -1,0 +1,81 @@
+/* flusher.h - kafscale-flusher's state: topics and partitions with their
+ * pending batches and committed segments, the cycle's reusable buffers. */
+#ifndef KAFSCALE_FLUSHER_H
+#define KAFSCALE_FLUSHER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "meta.h"
+#include "objstore.h"
+
+#define FTOPIC_BUCKETS 1024
+
+struct ftopic;
+
+typedef struct fpart {
+    struct ftopic *topic;
+    int32_t partition;
+    int32_t leader_epoch;
+    int64_t committed_end;      /* everything below is in committed segments */
+    int64_t log_start;
+    uint8_t *buf;               /* pending whole batches, in offset order */
+    size_t len, cap;
+    size_t committed_bytes_pos; /* cycle: bytes of buf now committed */
+    bool dirty;                 /* on F.dirty */
+    struct fpart *dirty_next;
+    meta_segment_t *segs;       /* committed segments, by base offset */
+    size_t nsegs, segs_cap;
+} fpart_t;
+
+typedef struct ftopic {
+    char name[250];
+    int32_t np;
+    fpart_t *parts;
+    int64_t retention_ms, retention_bytes, segment_bytes;
+    bool known;                 /* the broker told us its configs */
+    bool from_meta;
+    struct ftopic *next;
+} ftopic_t;
+
+struct seg_job;
+struct event_base;
+struct event;
+struct bufferevent;
+
+typedef struct flusher {
+    struct event_base *base;
+    struct bufferevent *broker;
+    struct event *cycle_ev;
+    bool cycle_scheduled, stopping, store_healthy;
+    ftopic_t *topics[FTOPIC_BUCKETS];
+    fpart_t *dirty;             /* partitions with pending bytes */
+    size_t pending_bytes;
+    objstore_t *store;
+    meta_t *meta;
+    char ns[256];
+    int64_t segment_bytes, flush_interval_ms, retry_backoff_ms;
+    /* reused across cycles */
+    struct seg_job *jobs;
+    size_t jobs_cap;
+    objstore_op_t *ops;
+    size_t ops_cap;
+    meta_segment_t *commit;
+    size_t commit_cap;
+    struct { uint64_t cycles, segments, bytes, upload_errors; } stats;
+} flusher_t;
+
+extern flusher_t F;
+
+static inline int64_t now_ms_f(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void flusher_cycle(void);
+int flusher_main(void);
+
+#endif
