@@ -3,7 +3,7 @@
 #   make DEBUG=1                      -O0 -g3, assertions on
 #   make deps | run | test | fuzz | clean
 CC       ?= cc
-PKGS     := libevent libevent_pthreads jansson liblz4 libcurl
+PKGS     := libevent libevent_pthreads jansson liblz4 libcurl libcrypto
 OPT      := $(if $(DEBUG),-O0 -g3,-O2 -g)
 CFLAGS   += -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
             -Wno-missing-field-initializers -fno-strict-aliasing -MMD -MP -D_GNU_SOURCE -pthread \
@@ -20,6 +20,8 @@ COMMON_SRC := $(wildcard common/*.c)
 BROKER_SRC := $(wildcard broker/*.c)
 FLUSHER_SRC := $(wildcard flusher/*.c)
 UNIT_SRC   := $(wildcard test/unit/*.c)
+TOOLS_SRC  := $(wildcard test/tools/*.c)
+TOOLS      := $(TOOLS_SRC:test/tools/%.c=bin/%)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 BROKER_OBJ := $(BROKER_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
@@ -56,6 +58,11 @@ bin/kafscale-flusher: $(FLUSHER_OBJ) $(BUILD)/libkafscale.a $(VARIANT)
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
+# Test tools: one program per test/tools/*.c, linked with the common library.
+bin/%: $(BUILD)/test/tools/%.o $(BUILD)/libkafscale.a $(VARIANT)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
+
 bin/unit-tests: $(UNIT_OBJ) $(BROKER_LIB_OBJ) $(BUILD)/libkafscale.a $(VARIANT)
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS) $(shell pkg-config --libs check 2>/dev/null)
@@ -69,11 +76,11 @@ run: all
 unit: bin/unit-tests
 	bin/unit-tests
 
-e2e: all
+e2e: all $(TOOLS)
 	/usr/bin/python3 test/e2e/run_all.py
 
 test: deps
-	$(MAKE) all bin/unit-tests
+	$(MAKE) all bin/unit-tests $(TOOLS)
 	bin/unit-tests
 	$(MAKE) fuzz-replay
 	/usr/bin/python3 test/e2e/run_all.py
@@ -94,4 +101,4 @@ fuzz-replay: bin/fuzz-request
 clean:
 	rm -rf build build-san build-dbg build-san-dbg bin
 
--include $(COMMON_OBJ:.o=.d) $(BROKER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(FLUSHER_OBJ:.o=.d)
+-include $(COMMON_OBJ:.o=.d) $(BROKER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(FLUSHER_OBJ:.o=.d) $(TOOLS_SRC:%.c=$(BUILD)/%.d)

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -304,6 +305,9 @@ static void start_flusher(void) {
     if (pid == 0) {
         /* Child: default signal dispositions, same environment. */
         signal(SIGPIPE, SIG_DFL);
+        /* If the broker dies, the flusher flushes what it holds and exits. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() == 1) _exit(0);
         signal(SIGINT, SIG_IGN); /* Ctrl-C reaches the whole group: the broker drives the shutdown */
         execl(L.flusher_bin, L.flusher_bin, (char *)NULL);
         fprintf(stderr, "cannot exec %s: %s\n", L.flusher_bin, strerror(errno));

@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define COMPACT_BYTES (8u << 20) /* rewrite a journal once it passes this and doubled its live size */
@@ -29,6 +31,7 @@ struct meta {
     char dir[1024];
     char writer[16];
     int fd;               /* the journal this process appends to, or -1 */
+    int lock_fd;          /* holds flock(LOCK_EX) on <writer>.lock: one writer per journal */
     uint64_t written;     /* bytes in it */
     uint64_t live_hint;   /* bytes after the last compaction */
 };
@@ -62,7 +65,7 @@ meta_t *meta_open(const char *data_dir, const char *writer, char *err, size_t er
     meta_t *m = calloc(1, sizeof *m);
     if (!m) { snprintf(err, errsz, "out of memory"); return NULL; }
     snprintf(m->dir, sizeof m->dir, "%s/meta", data_dir);
-    m->fd = -1;
+    m->fd = m->lock_fd = -1;
     if (mkdirs(m->dir)) {
         snprintf(err, errsz, "cannot create %s: %s", m->dir, strerror(errno));
         free(m);
@@ -70,11 +73,36 @@ meta_t *meta_open(const char *data_dir, const char *writer, char *err, size_t er
     }
     if (writer) {
         snprintf(m->writer, sizeof m->writer, "%s", writer);
+        /* One writer per journal. The flusher waits for a predecessor that
+         * is still flushing on its way out; a second broker on the same data
+         * directory is refused. */
+        char lp[1100];
+        snprintf(lp, sizeof lp, "%s/%s.lock", m->dir, writer);
+        m->lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        int wait_ms = strcmp(writer, "segments") ? 0 : 60000;
+        while (m->lock_fd >= 0 && flock(m->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            if (errno != EWOULDBLOCK || wait_ms <= 0) {
+                snprintf(err, errsz, "%s is locked by another process (is another %s using this data directory?)", lp,
+                         strcmp(writer, "segments") ? "kafscale-broker" : "kafscale-flusher");
+                close(m->lock_fd);
+                free(m);
+                return NULL;
+            }
+            struct timespec ts = {0, 50 * 1000000};
+            nanosleep(&ts, NULL);
+            wait_ms -= 50;
+        }
+        if (m->lock_fd < 0) {
+            snprintf(err, errsz, "cannot open %s: %s", lp, strerror(errno));
+            free(m);
+            return NULL;
+        }
         char p[1100];
         path_of(m, writer, p, sizeof p);
         m->fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (m->fd < 0) {
             snprintf(err, errsz, "cannot open %s: %s", p, strerror(errno));
+            close(m->lock_fd);
             free(m);
             return NULL;
         }
@@ -87,6 +115,7 @@ meta_t *meta_open(const char *data_dir, const char *writer, char *err, size_t er
 void meta_close(meta_t *m) {
     if (!m) return;
     if (m->fd >= 0) close(m->fd);
+    if (m->lock_fd >= 0) close(m->lock_fd);
     free(m);
 }
 

@@ -147,6 +147,12 @@ bool seg_next_batch(const uint8_t *seg, size_t n, size_t *pos, const uint8_t **b
 
 #define CHECK_BUILDER(b) KS_ASSERT((b) != NULL && (b)->magic == SEG_BUILDER_MAGIC)
 
+/* Layout of b->buf: header and footer live on the heap, not in the struct,
+ * so that the iovecs handed out stay valid when the builder is moved. */
+#define BUF_HEADER 0
+#define BUF_FOOTER SEG_HEADER_SIZE
+#define BUF_INDEX (SEG_HEADER_SIZE + SEG_FOOTER_SIZE)
+
 static void builder_clear(seg_builder_t *b) {
     b->base_offset = -1;
     b->last_offset = -1;
@@ -157,7 +163,7 @@ static void builder_clear(seg_builder_t *b) {
     b->body_len = 0;
     b->crc = 0;
     b->finished = false;
-    b->idx_len = SEG_IDX_HEADER_SIZE; /* header written by finish */
+    b->buf_len = BUF_INDEX + SEG_IDX_HEADER_SIZE; /* index header written by finish */
     b->iov_len = 1;                   /* iov[0] = header */
 }
 
@@ -176,19 +182,19 @@ void seg_builder_reset(seg_builder_t *b) {
 
 void seg_builder_free(seg_builder_t *b) {
     CHECK_BUILDER(b);
-    free(b->idx);
+    free(b->buf);
     free(b->iov);
     memset(b, 0, sizeof *b); /* clears magic: a later use asserts */
 }
 
 /* Grows the arrays so that one more batch (and the footer) fits. */
 static int builder_reserve(seg_builder_t *b) {
-    if (b->idx_len + SEG_IDX_ENTRY_SIZE > b->idx_cap) {
-        size_t cap = b->idx_cap ? b->idx_cap * 2 : SEG_IDX_HEADER_SIZE + 64 * SEG_IDX_ENTRY_SIZE;
-        uint8_t *np = realloc(b->idx, cap);
+    if (b->buf_len + SEG_IDX_ENTRY_SIZE > b->buf_cap) {
+        size_t cap = b->buf_cap ? b->buf_cap * 2 : BUF_INDEX + SEG_IDX_HEADER_SIZE + 64 * SEG_IDX_ENTRY_SIZE;
+        uint8_t *np = realloc(b->buf, cap);
         if (!np) return SEG_ENOMEM;
-        b->idx = np;
-        b->idx_cap = cap;
+        b->buf = np;
+        b->buf_cap = cap;
     }
     if (b->iov_len + 2 > b->iov_cap) { /* this batch + the footer */
         int cap = b->iov_cap ? b->iov_cap * 2 : 256;
@@ -213,10 +219,10 @@ int seg_builder_add(seg_builder_t *b, const uint8_t *p, size_t len) {
     if ((rc = builder_reserve(b))) return rc;
 
     if (b->batch_count == 0 || b->since_entry >= b->interval) {
-        uint8_t *e = b->idx + b->idx_len;
+        uint8_t *e = b->buf + b->buf_len;
         kput64(e, (uint64_t)bi.base_offset);
         kput32(e + 8, (uint32_t)(SEG_HEADER_SIZE + b->body_len)); /* < SEG_MAX_SIZE */
-        b->idx_len += SEG_IDX_ENTRY_SIZE;
+        b->buf_len += SEG_IDX_ENTRY_SIZE;
         b->since_entry = 0;
     }
     b->since_entry += bi.record_count;
@@ -235,23 +241,25 @@ int seg_builder_finish(seg_builder_t *b, int64_t created_ms, seg_result_t *out) 
     CHECK_BUILDER(b);
     KS_ASSERT(!b->finished);
     if (b->batch_count == 0) return SEG_EEMPTY;
-    seg_header_encode(b->header, b->base_offset, b->message_count, created_ms, 0);
-    seg_footer_encode(b->footer, b->crc, b->last_offset);
-    int32_t entries = (int32_t)((b->idx_len - SEG_IDX_HEADER_SIZE) / SEG_IDX_ENTRY_SIZE);
-    kput32(b->idx, SEG_IDX_MAGIC);
-    kput16(b->idx + 4, SEG_IDX_VERSION);
-    kput32(b->idx + 6, (uint32_t)entries);
-    kput32(b->idx + 10, (uint32_t)b->interval);
-    kput16(b->idx + 14, 0); /* reserved */
-    b->iov[0] = (struct iovec){.iov_base = b->header, .iov_len = SEG_HEADER_SIZE};
-    b->iov[b->iov_len] = (struct iovec){.iov_base = b->footer, .iov_len = SEG_FOOTER_SIZE};
+    uint8_t *hdr = b->buf + BUF_HEADER, *ftr = b->buf + BUF_FOOTER, *idx = b->buf + BUF_INDEX;
+    size_t idx_len = b->buf_len - BUF_INDEX;
+    seg_header_encode(hdr, b->base_offset, b->message_count, created_ms, 0);
+    seg_footer_encode(ftr, b->crc, b->last_offset);
+    int32_t entries = (int32_t)((idx_len - SEG_IDX_HEADER_SIZE) / SEG_IDX_ENTRY_SIZE);
+    kput32(idx, SEG_IDX_MAGIC);
+    kput16(idx + 4, SEG_IDX_VERSION);
+    kput32(idx + 6, (uint32_t)entries);
+    kput32(idx + 10, (uint32_t)b->interval);
+    kput16(idx + 14, 0); /* reserved */
+    b->iov[0] = (struct iovec){.iov_base = hdr, .iov_len = SEG_HEADER_SIZE};
+    b->iov[b->iov_len] = (struct iovec){.iov_base = ftr, .iov_len = SEG_FOOTER_SIZE};
     b->finished = true;
     *out = (seg_result_t){
         .iov = b->iov,
         .iovcnt = b->iov_len + 1,
         .size = seg_builder_size(b),
-        .index = b->idx,
-        .index_len = b->idx_len,
+        .index = idx,
+        .index_len = idx_len,
         .index_entries = entries,
         .base_offset = b->base_offset,
         .last_offset = b->last_offset,

@@ -157,6 +157,8 @@ typedef struct seg_result {
     uint32_t crc;
 } seg_result_t;
 
+/* Nothing points into the struct itself: a builder (and a seg_result_t it
+ * gave out) may be moved, e.g. by realloc of an array of them. */
 typedef struct seg_builder {
     uint32_t magic;           /* SEG_BUILDER_MAGIC while initialised */
     int32_t interval;         /* messages between index entries (> 0) */
@@ -167,10 +169,9 @@ typedef struct seg_builder {
     uint64_t body_len;
     uint32_t crc;             /* CRC-32C of the body so far */
     bool finished;
-    uint8_t header[SEG_HEADER_SIZE], footer[SEG_FOOTER_SIZE];
     /* reused across segments */
-    uint8_t *idx;             /* index bytes: header slot + entries */
-    size_t idx_len, idx_cap;
+    uint8_t *buf;             /* header (32) | footer (16) | index (16 + 12 per entry) */
+    size_t buf_len, buf_cap;
     struct iovec *iov;        /* iov[0] = header, then batches, then footer */
     int iov_len, iov_cap;
 } seg_builder_t;

@@ -666,6 +666,21 @@ int flusher_main(void) {
     if (!F.meta) { log_error("cannot open metadata: %s", err); return 1; }
     meta_load_cb_t cb = {load_topic_cb, load_segment_cb, load_logstart_cb, NULL};
     if (meta_load(F.meta, &cb, err, sizeof err)) { log_error("%s", err); return 1; }
+    /* Segments of topics deleted while we were down: their objects go now. */
+    for (int b = 0; b < FTOPIC_BUCKETS; b++) {
+        ftopic_t *t = F.topics[b];
+        while (t) {
+            ftopic_t *next = t->next;
+            if (!t->from_meta) {
+                char tn[250];
+                snprintf(tn, sizeof tn, "%s", t->name);
+                topic_drop(t);
+                meta_drop_topic_segments(F.meta, tn);
+                delete_topic_objects(tn);
+            }
+            t = next;
+        }
+    }
     delete_orphans();
 
     mkdir(data_dir, 0755);

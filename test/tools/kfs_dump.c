@@ -187,19 +187,33 @@ static int make(const char *kfs, const char *idx, long nb, long long base, long 
 
 /* ---- dump ---- */
 
+/* n bytes as text, non-printable ones as \xNN (into a static buffer). */
+static const char *printable(const uint8_t *p, size_t n) {
+    static char out[64];
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < sizeof out; i++) {
+        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\') out[o++] = (char)p[i];
+        else o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02x", p[i]);
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static int bad; /* inconsistencies found */
 
 #define FAIL(...) do { bad++; printf("ERROR: " __VA_ARGS__); printf("\n"); } while (0)
 
-static void dump_batches(const uint8_t *p, size_t n) {
-    size_t end = n - SEG_FOOTER_SIZE, at = SEG_HEADER_SIZE;
+/* Prints the batches in p[32..end) (end = n - 16, or n when the footer is
+ * missing, to show where a truncated segment stops). */
+static void dump_batches(const uint8_t *p, size_t end) {
+    size_t at = SEG_HEADER_SIZE;
     int i = 0;
     int64_t prev_last = -1;
     while (at < end) {
         batch_info_t bi;
         int rc = batch_validate(p + at, end - at, &bi);
         if (rc == BATCH_ETRUNC || rc == BATCH_EMAGIC || rc == BATCH_EBADMAGIC || rc == BATCH_ELENGTH) {
-            FAIL("batch %d at position %zu: %s (%zu bytes left before the footer)", i, at, batch_strerror(rc),
+            FAIL("batch %d at position %zu: %s (%zu bytes left)", i, at, batch_strerror(rc),
                  end - at);
             return;
         }
@@ -239,7 +253,7 @@ static int dump(const char *kfs_path, const char *idx_path) {
     memset(&f, 0, sizeof f);
     int hrc = seg_header_decode(p, n, &h);
     if (n >= 8)
-        printf("header: magic %.4s version %u flags 0x%04x", (const char *)p, kbe16(p + 4), kbe16(p + 6));
+        printf("header: magic %s version %u flags 0x%04x", printable(p, 4), kbe16(p + 4), kbe16(p + 6));
     if (n >= SEG_HEADER_SIZE) {
         int64_t created = (int64_t)kbe64(p + 20);
         time_t secs = (time_t)(created / 1000);
@@ -253,13 +267,13 @@ static int dump(const char *kfs_path, const char *idx_path) {
     if (hrc) FAIL("header: %s", seg_strerror(hrc));
     int frc = n >= SEG_HEADER_SIZE + SEG_FOOTER_SIZE ? seg_footer_decode(p + n - SEG_FOOTER_SIZE, SEG_FOOTER_SIZE, &f)
                                                      : SEG_ETRUNC;
-    if (hrc == SEG_OK && frc == SEG_OK) dump_batches(p, n);
+    if (hrc == SEG_OK) dump_batches(p, frc == SEG_OK ? n - SEG_FOOTER_SIZE : n);
     if (n >= SEG_HEADER_SIZE + SEG_FOOTER_SIZE) {
         const uint8_t *q = p + n - SEG_FOOTER_SIZE;
         uint32_t body_crc = crc32c(0, p + SEG_HEADER_SIZE, n - SEG_HEADER_SIZE - SEG_FOOTER_SIZE);
-        printf("footer: crc 0x%08x (%s, body 0x%08x) last_offset %lld magic %.4s\n", kbe32(q),
+        printf("footer: crc 0x%08x (%s, body 0x%08x) last_offset %lld magic %s\n", kbe32(q),
                kbe32(q) == body_crc ? "ok" : "MISMATCH", body_crc, (long long)(int64_t)kbe64(q + 4),
-               (const char *)q + 12);
+               printable(q + 12, 4));
     }
     if (frc) FAIL("footer: %s", seg_strerror(frc));
 
@@ -283,7 +297,7 @@ static int dump(const char *kfs_path, const char *idx_path) {
         }
         printf("index %s: %zu bytes\n", idx_path, xn);
         if (xn >= SEG_IDX_HEADER_SIZE)
-            printf("index header: magic %.3s\\%u version %u entries %d interval %d\n", (const char *)x, x[3],
+            printf("index header: magic %s version %u entries %d interval %d\n", printable(x, 4),
                    kbe16(x + 4), (int32_t)kbe32(x + 6), (int32_t)kbe32(x + 10));
         seg_index_t ix;
         int xrc = seg_index_parse(x, xn, &ix);

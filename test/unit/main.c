@@ -3,9 +3,9 @@
  * Every test file exposes one `Suite *NAME_suite(void)`; this file lists them
  * all in one table and runs them in fork mode (a crash or a sanitizer abort in
  * one test is reported as an error in that test, the others still run).
- * Suites that other work adds later are declared weak: until their file
- * exists the symbol is NULL and the suite is skipped, so the runner always
- * links.
+ * Suites that other work adds are declared weak: until their file exists
+ * the symbol is NULL and the suite is skipped, so the runner always links.
+ * A new test file adds its suite here (declaration and table row).
  *
  *   bin/unit-tests                     every suite (CK_NORMAL summary line)
  *   CK_RUN_SUITE=kbuf bin/unit-tests   one suite (CK_RUN_CASE: one test case)
@@ -23,6 +23,7 @@ suite_fn kbuf_suite, kmsg_suite, batch_suite, config_suite;
 /* Added by other files; weak so the runner builds without them. */
 suite_fn msg_topics_suite __attribute__((weak));
 suite_fn msg_fetch_suite __attribute__((weak));
+suite_fn segment_suite __attribute__((weak));
 
 static suite_fn *const suites[] = {
     kbuf_suite,
@@ -31,6 +32,7 @@ static suite_fn *const suites[] = {
     config_suite,
     msg_topics_suite,
     msg_fetch_suite,
+    segment_suite,
 };
 
 int main(void) {

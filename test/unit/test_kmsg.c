@@ -143,6 +143,7 @@ static void fill_value(const kfield_t *f, ktype_t t, int v, rng_t *g, karena_t *
         karray_t *arr = p;
         if (may_null && rndn(g, 5) == 0) { *arr = (karray_t){NULL, -1}; break; }
         int32_t n = depth > 8 ? 0 : (int32_t)rndn(g, 4);
+        if (f->max_count && n > f->max_count) n = f->max_count;
         size_t esz = f->sub ? f->sub->size : type_size(f->elem);
         arr->items = karena_alloc(a, esz * (size_t)(n ? n : 1));
         ck_assert_ptr_nonnull(arr->items);
@@ -625,6 +626,203 @@ START_TEST(bad_tag_sections_are_refused) {
 }
 END_TEST
 
+START_TEST(known_tag_whose_size_runs_past_the_end_is_refused_without_overread) {
+    /* tag 4 (t_str) claims 20 bytes, its string claims 19, 3 bytes follow:
+     * the field must not be decoded from bytes past the end of the buffer. */
+    static const uint8_t b[] = {0, 0, 0, 5, 1, 1, 1, 4, 20, 20, 'a', 'b'};
+    /* tag 1 (t_num, an int64) claims its 8 bytes, 3 follow: under ASan,
+     * reading the int64 from them would be reported. */
+    static const uint8_t c[] = {0, 0, 0, 5, 1, 1, 1, 1, 8, 0, 0, 0};
+    karena_t a;
+    karena_init(&a);
+    tt_t out;
+    ck_assert_int_ne(tt_decode(b, sizeof b, &out, &a, NULL), 0);
+    ck_assert_int_ne(tt_decode(c, sizeof c, &out, &a, NULL), 0);
+    karena_free(&a);
+}
+END_TEST
+
+/* One field of every type, each nullable from version 2 on. */
+typedef struct {
+    kstr_t s;
+    kbytes_t b;
+    karray_t arr;   /* int32 */
+    karray_t sarr;  /* of tt_t-like nothing: of kstr_t */
+} nl_t;
+KSCHEMA_LOCAL(nl_schema, nl_t,
+    KF(nl_t, s, KT_STRING, 0, KV_MAX, .nullable = 1, .nullable_min = 2),
+    KF(nl_t, b, KT_BYTES, 0, KV_MAX, .nullable = 1, .nullable_min = 2),
+    KFAP(nl_t, arr, KT_INT32, 0, KV_MAX, .nullable = 1, .nullable_min = 2),
+    KFAP(nl_t, sarr, KT_STRING, 0, KV_MAX, .nullable = 1, .nullable_min = 2));
+
+START_TEST(null_is_accepted_only_from_nullable_min_on) {
+    /* Field k null, the others empty; classic and compact encodings. */
+    static const uint8_t classic_null[4][4] = {{0xff, 0xff}, {0xff, 0xff, 0xff, 0xff}, {0xff, 0xff, 0xff, 0xff},
+                                               {0xff, 0xff, 0xff, 0xff}};
+    static const size_t classic_null_len[4] = {2, 4, 4, 4};
+    static const uint8_t classic_empty[4][4] = {{0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}};
+    karena_t a;
+    karena_init(&a);
+    for (int flex = 0; flex <= 1; flex++)
+        for (int k = 0; k < 4; k++)
+            for (int v = 1; v <= 2; v++) {
+                uint8_t buf[32];
+                size_t n = 0;
+                for (int f = 0; f < 4; f++) {
+                    if (flex) {
+                        buf[n++] = f == k ? 0 : 1;
+                    } else {
+                        const uint8_t *src = f == k ? classic_null[f] : classic_empty[f];
+                        memcpy(buf + n, src, classic_null_len[f]);
+                        n += classic_null_len[f];
+                    }
+                }
+                if (flex) buf[n++] = 0; /* tags */
+                nl_t out;
+                size_t left;
+                int rc = decode_exact(&nl_schema, v, flex, buf, n, &out, &a, &left, NULL);
+                if (v < 2) {
+                    ck_assert_msg(rc == KR_EINVAL, "flex %d field %d v%d: null accepted (rc %d)", flex, k, v, rc);
+                } else {
+                    ck_assert_msg(rc == 0 && left == 0, "flex %d field %d v%d: null refused (rc %d)", flex, k, v, rc);
+                }
+                /* and the encoder agrees */
+                nl_t in;
+                kmsg_defaults(&nl_schema, &in);
+                in.s = KSTR_LIT("");
+                in.b = (kbytes_t){(const uint8_t *)"", 0};
+                in.arr = (karray_t){NULL, 0};
+                in.sarr = (karray_t){NULL, 0};
+                if (k == 0) in.s = KSTR_NULL;
+                if (k == 1) in.b = (kbytes_t){NULL, -1};
+                if (k == 2) in.arr = (karray_t){NULL, -1};
+                if (k == 3) in.sarr = (karray_t){NULL, -1};
+                size_t en;
+                uint8_t *e = encode(&nl_schema, v, flex, &in, &en);
+                if (v < 2) {
+                    ck_assert_ptr_null(e);
+                } else {
+                    ck_assert_ptr_nonnull(e);
+                    ck_assert_uint_eq(en, n);
+                    ck_assert(memcmp(e, buf, n) == 0);
+                }
+                free(e);
+            }
+    karena_free(&a);
+}
+END_TEST
+
+/* Tagged fields of every type, with non-zero defaults where the type has one. */
+typedef struct { int32_t x; kstr_t y; } tg_sub_t;
+KSCHEMA_LOCAL(tg_sub_schema, tg_sub_t,
+    KF(tg_sub_t, x, KT_INT32, 0, KV_MAX, .dflt = 7),
+    KF(tg_sub_t, y, KT_STRING, 0, KV_MAX));
+typedef struct {
+    int32_t plain;
+    bool t_bool;
+    int8_t t_i8;
+    int16_t t_i16;
+    uint16_t t_u16;
+    int32_t t_i32;
+    uint32_t t_u32;
+    int64_t t_i64;
+    double t_f64;
+    kuuid_t t_uuid;
+    kstr_t t_str;
+    kstr_t t_nstr;
+    kbytes_t t_bytes;
+    karray_t t_arr;
+    tg_sub_t t_sub;
+} tg_t;
+KSCHEMA_LOCAL(tg_schema, tg_t,
+    KF(tg_t, plain, KT_INT32, 0, KV_MAX),
+    KF(tg_t, t_bool, KT_BOOL, 0, KV_MAX, .tagged = 1, .tag = 0, .dflt = 1),
+    KF(tg_t, t_i8, KT_INT8, 0, KV_MAX, .tagged = 1, .tag = 1, .dflt = -1),
+    KF(tg_t, t_i16, KT_INT16, 0, KV_MAX, .tagged = 1, .tag = 2, .dflt = -1),
+    KF(tg_t, t_u16, KT_UINT16, 0, KV_MAX, .tagged = 1, .tag = 3, .dflt = 9),
+    KF(tg_t, t_i32, KT_INT32, 0, KV_MAX, .tagged = 1, .tag = 4, .dflt = -1),
+    KF(tg_t, t_u32, KT_UINT32, 0, KV_MAX, .tagged = 1, .tag = 5, .dflt = 9),
+    KF(tg_t, t_i64, KT_INT64, 0, KV_MAX, .tagged = 1, .tag = 6, .dflt = -1),
+    KF(tg_t, t_f64, KT_FLOAT64, 0, KV_MAX, .tagged = 1, .tag = 7, .dflt = 2),
+    KF(tg_t, t_uuid, KT_UUID, 0, KV_MAX, .tagged = 1, .tag = 8),
+    KF(tg_t, t_str, KT_STRING, 0, KV_MAX, .tagged = 1, .tag = 9),
+    KF(tg_t, t_nstr, KT_STRING, 0, KV_MAX, .tagged = 1, .tag = 10, .nullable = 1),
+    KF(tg_t, t_bytes, KT_BYTES, 0, KV_MAX, .tagged = 1, .tag = 11),
+    KFAP(tg_t, t_arr, KT_INT64, 0, KV_MAX, .tagged = 1, .tag = 12),
+    KFS(tg_t, t_sub, 0, KV_MAX, &tg_sub_schema, .tagged = 1, .tag = 200));
+#define TG_NTAGGED 14
+
+START_TEST(tagged_fields_are_written_only_when_not_at_their_default) {
+    tg_t in;
+    kmsg_defaults(&tg_schema, &in);
+    ck_assert(in.t_bool);
+    ck_assert_int_eq(in.t_i32, -1);
+    ck_assert_int_eq(in.t_u16, 9);
+    ck_assert(in.t_f64 == 2.0);
+    ck_assert_int_eq(in.t_sub.x, 7);
+    ck_assert_int_eq(in.t_nstr.len, -1);
+    size_t n;
+    uint8_t *e = encode(&tg_schema, 0, true, &in, &n);
+    ck_assert_uint_eq(n, 5); /* plain + an empty tag section */
+    ck_assert_int_eq(e[4], 0);
+    free(e);
+
+    /* Each field moved off its default (to zero/empty-but-present) is written alone. */
+    static const int64_t three[] = {1, 2, 3};
+    for (int k = 0; k < TG_NTAGGED; k++) {
+        kmsg_defaults(&tg_schema, &in);
+        switch (k) {
+        case 0: in.t_bool = false; break;
+        case 1: in.t_i8 = 0; break;
+        case 2: in.t_i16 = 0; break;
+        case 3: in.t_u16 = 0; break;
+        case 4: in.t_i32 = 0; break;
+        case 5: in.t_u32 = 0; break;
+        case 6: in.t_i64 = 0; break;
+        case 7: in.t_f64 = 0; break;
+        case 8: in.t_uuid.b[15] = 1; break;
+        case 9: in.t_str = KSTR_LIT("s"); break;
+        case 10: in.t_nstr = KSTR_LIT(""); break;
+        case 11: in.t_bytes = (kbytes_t){(const uint8_t *)"b", 1}; break;
+        case 12: in.t_arr = (karray_t){(void *)three, 3}; break;
+        case 13: in.t_sub.x = 0; break;
+        }
+        e = encode(&tg_schema, 0, true, &in, &n);
+        ck_assert_ptr_nonnull(e);
+        ck_assert_msg(e[4] == 1, "field %d: %d tags written", k, e[4]);
+        karena_t a;
+        karena_init(&a);
+        tg_t out;
+        size_t left;
+        uint8_t *keep;
+        ck_assert_int_eq(decode_exact(&tg_schema, 0, true, e, n, &out, &a, &left, &keep), 0);
+        ck_assert_uint_eq(left, 0);
+        size_t n2;
+        uint8_t *e2 = encode(&tg_schema, 0, true, &out, &n2);
+        ck_assert_msg(n2 == n && memcmp(e, e2, n) == 0, "field %d does not round-trip", k);
+        free(e2);
+        free(keep);
+        free(e);
+        karena_free(&a);
+    }
+}
+END_TEST
+
+START_TEST(tagged_fields_of_every_type_round_trip_with_random_values) {
+    const api_def_t fake = {0, 0, 1, 0, "TaggedTest", NULL, &tg_schema, &tt_schema};
+    blob_init();
+    karena_t a;
+    karena_init(&a);
+    for (int v = 0; v <= 1; v++)
+        for (int resp = 0; resp <= 1; resp++)
+            for (uint64_t seed = 0; seed < 200; seed++) {
+                karena_reset(&a);
+                roundtrip(&fake, resp, v, seed, seed < 5, &a);
+            }
+    karena_free(&a);
+}
+END_TEST
+
 START_TEST(array_counts_above_max_count_are_refused) {
     karena_t a;
     karena_init(&a);
@@ -856,6 +1054,10 @@ Suite *kmsg_suite(void) {
     tc = tcase_create("codec");
     tcase_add_test(tc, known_tags_are_decoded_and_unknown_ones_skipped);
     tcase_add_test(tc, bad_tag_sections_are_refused);
+    tcase_add_test(tc, known_tag_whose_size_runs_past_the_end_is_refused_without_overread);
+    tcase_add_test(tc, null_is_accepted_only_from_nullable_min_on);
+    tcase_add_test(tc, tagged_fields_are_written_only_when_not_at_their_default);
+    tcase_add_test(tc, tagged_fields_of_every_type_round_trip_with_random_values);
     tcase_add_test(tc, array_counts_above_max_count_are_refused);
     tcase_add_test(tc, encoder_refuses_values_the_version_cannot_carry);
     tcase_add_test(tc, defaults_follow_the_schema);

@@ -340,14 +340,14 @@ START_TEST(builder_is_reused_without_allocating_and_refuses_bad_input) {
     size_t xn1 = r1.index_len;
     /* the batches are referenced, not copied */
     for (int i = 0; i < 8; i++) ck_assert_ptr_eq(r1.iov[i + 1].iov_base, bs.p[i]);
-    void *idx_arr = b.idx, *iov_arr = b.iov;
+    void *buf_arr = b.buf, *iov_arr = b.iov;
 
     seg_builder_reset(&b);
     ck_assert_int_eq(seg_builder_finish(&b, 1, &r2), SEG_EEMPTY);
     seg_builder_reset(&b);
     for (int i = 0; i < 8; i++) ck_assert_int_eq(seg_builder_add(&b, bs.p[i], bs.len[i]), SEG_OK);
     ck_assert_int_eq(seg_builder_finish(&b, 1, &r2), SEG_OK);
-    ck_assert_ptr_eq(b.idx, idx_arr);
+    ck_assert_ptr_eq(b.buf, buf_arr);
     ck_assert_ptr_eq(b.iov, iov_arr);
     size_t n2;
     uint8_t *s2 = join(r2.iov, r2.iovcnt, &n2);
@@ -391,6 +391,41 @@ START_TEST(builder_is_reused_without_allocating_and_refuses_bad_input) {
     free(s2);
     free(s3);
     free(idx1);
+    batches_free(&bs);
+}
+END_TEST
+
+/* The flusher keeps builders in an array it reallocs while earlier ones
+ * hold finished segments waiting for upload: a moved builder's result must
+ * still describe the same bytes. */
+START_TEST(finished_builder_can_be_moved) {
+    batches_t bs;
+    batches_make(&bs, 3, counts8, 8);
+    seg_builder_t *b = malloc(sizeof *b);
+    seg_builder_init(b, 4);
+    for (int i = 0; i < 8; i++) ck_assert_int_eq(seg_builder_add(b, bs.p[i], bs.len[i]), SEG_OK);
+    seg_result_t r;
+    ck_assert_int_eq(seg_builder_finish(b, 42, &r), SEG_OK);
+    size_t n0;
+    uint8_t *before = join(r.iov, r.iovcnt, &n0);
+    uint8_t *idx0 = exact(r.index, r.index_len);
+    seg_builder_t *moved = malloc(sizeof *moved);
+    memcpy(moved, b, sizeof *b);
+    memset(b, 0xA5, sizeof *b);
+    free(b);
+    size_t n1;
+    uint8_t *after = join(r.iov, r.iovcnt, &n1);
+    ck_assert_uint_eq(n0, n1);
+    ck_assert_mem_eq(before, after, n0);
+    ck_assert_mem_eq(r.index, idx0, r.index_len);
+    seg_info_t si;
+    ck_assert_int_eq(parse_copy(after, n1, &si), SEG_OK);
+    seg_builder_reset(moved);
+    seg_builder_free(moved);
+    free(moved);
+    free(before);
+    free(after);
+    free(idx0);
     batches_free(&bs);
 }
 END_TEST
@@ -778,6 +813,7 @@ Suite *segment_suite(void) {
     tcase_add_test(tc, segment_of_real_batches_round_trips);
     tcase_add_test(tc, one_batch_segment_and_interval_one_and_default);
     tcase_add_test(tc, builder_is_reused_without_allocating_and_refuses_bad_input);
+    tcase_add_test(tc, finished_builder_can_be_moved);
     suite_add_tcase(s, tc);
     tc = tcase_create("corruption");
     tcase_add_test(tc, every_flipped_body_byte_is_a_crc_mismatch);
