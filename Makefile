@@ -3,7 +3,7 @@
 #   make DEBUG=1                      -O0 -g3, assertions on
 #   make deps | run | test | fuzz | clean
 CC       ?= cc
-PKGS     := libevent libevent_pthreads jansson liblz4 libcurl libcrypto
+PKGS     := libevent libevent_pthreads jansson liblz4 libcurl libcrypto zlib libzstd snappy
 OPT      := $(if $(DEBUG),-O0 -g3,-O2 -g)
 CFLAGS   += -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
             -Wno-missing-field-initializers -fno-strict-aliasing -MMD -MP -D_GNU_SOURCE -pthread \

@@ -18,6 +18,17 @@
  * request and the response skeleton stay in req->state (kreq_keep_state), so a
  * re-run allocates only the pieces' iov, given back on every park.
  *
+ * Older data: offsets below the first batch still in memory (plog_mem_start)
+ * come from the object store through store_read() (store_read.c): zero copy
+ * from its read cache when the bytes are there, else it starts a load and the
+ * partition counts as "loading". A request with nothing to send but a load
+ * under way parks until the load lands (kreq_wake_parked re-runs it), for up
+ * to max(MaxWaitMs, KAFSCALE_FETCH_LOAD_WAIT_MS): even a MaxWaitMs 0 consumer
+ * reading old data must get data, not empty answers forever. Store data and
+ * memory data are not mixed in one partition's answer; the client asks again
+ * from where the store part ends. A store failure answers
+ * KAFKA_STORAGE_ERROR (retriable) for that partition only.
+ *
  * Fetch sessions (KIP-227) are not kept: every request is served as a full
  * fetch and answered with SessionId 0, which tells clients to keep sending
  * full fetches. There are no transactions, so read_committed sees what
@@ -25,13 +36,15 @@
  */
 #include "broker.h"
 #include "msg_fetch.h"
+#include "store_read.h"
 
 #include <string.h>
 
 typedef struct fetch_state {
     fetch_req_t req;
     fetch_resp_t resp;  /* one entry per requested topic/partition, in request order */
-    int64_t deadline_us;
+    int64_t deadline_us;      /* MaxWaitMs after arrival */
+    int64_t load_deadline_us; /* how long a pending store load is waited for */
 } fetch_state_t;
 
 static topic_t *topic_by_id(const kuuid_t *id) {
@@ -85,8 +98,9 @@ static void set_error(fetch_resp_part_t *rp, int16_t err) {
 
 /* Fills every partition of the response from the logs as they are now.
  * Returns the record bytes gathered; *any_error says whether a partition
- * answered with an error (which, as in Kafka, ends the long poll). */
-static int64_t gather(kreq_t *req, fetch_state_t *st, bool *any_error) {
+ * answered with an error (which, as in Kafka, ends the long poll); *loading
+ * counts partitions waiting for a store load. */
+static int64_t gather(kreq_t *req, fetch_state_t *st, bool *any_error, int *loading) {
     const fetch_req_t *fr = &st->req;
     bool by_id = req->hdr.api_version >= 13;
     bool read_committed = fr->isolation_level == 1;
@@ -94,6 +108,7 @@ static int64_t gather(kreq_t *req, fetch_state_t *st, bool *any_error) {
     bool first = true;                                      /* no partition has data yet */
     int64_t total = 0;
     *any_error = false;
+    *loading = 0;
 
     for (int32_t i = 0; i < st->resp.responses.count; i++) {
         const fetch_req_topic_t *qt = KARR_AT(fr->topics, fetch_req_topic_t, i);
@@ -137,7 +152,26 @@ static int64_t gather(kreq_t *req, fetch_state_t *st, bool *any_error) {
             int64_t max = qp->partition_max_bytes > 0 ? qp->partition_max_bytes : 0;
             if (max > left) max = left;
             if (max <= 0 && !first) continue;
-            int32_t n = plog_read(l, qp->fetch_offset, max, first, &req->resp, &req->arena, &rp->records);
+            int32_t n;
+            if (qp->fetch_offset < plog_mem_start(l)) {
+                int16_t err;
+                int rc = store_read(p, qp->fetch_offset, max, first, &req->resp, &req->arena, &rp->records, &err);
+                if (rc < 0) {
+                    set_error(rp, err);
+                    rp->high_watermark = l->hw;
+                    rp->last_stable_offset = l->hw;
+                    rp->log_start_offset = l->start_offset;
+                    *any_error = true;
+                    continue;
+                }
+                if (rc == 0) {
+                    (*loading)++;
+                    continue;
+                }
+                n = rp->records.len;
+            } else {
+                n = plog_read(l, qp->fetch_offset, max, first, &req->resp, &req->arena, &rp->records);
+            }
             if (n > 0) {
                 first = false;
                 total += n;
@@ -170,15 +204,26 @@ kh_result_t api_fetch(kreq_t *req) {
         int64_t start = req->received_us > 0 ? req->received_us : now_us();
         int64_t wait = st->req.max_wait_ms > 0 ? st->req.max_wait_ms : 0;
         st->deadline_us = start + wait * 1000;
+        int64_t load_wait = store_read_load_wait_ms();
+        st->load_deadline_us = start + (load_wait > wait ? load_wait : wait) * 1000;
         kreq_keep_state(req, st); /* a re-run keeps st; what gather() allocates goes back on park */
     }
 
     bool any_error;
-    int64_t total = gather(req, st, &any_error);
+    int loading;
+    int64_t total = gather(req, st, &any_error, &loading);
 
-    if (!req->timed_out && !any_error && total < st->req.min_bytes && st->req.max_wait_ms > 0) {
-        int64_t remaining_ms = (st->deadline_us - now_us() + 999) / 1000;
-        if (remaining_ms > 0) return kreq_park(req, remaining_ms); /* drops the holds gathered */
+    if (!req->timed_out && !any_error) {
+        /* Not enough yet: wait for more (long poll), and for a pending store
+         * load when nothing else is to be sent, even with MaxWaitMs 0. */
+        int64_t until = -1;
+        int64_t min_bytes = st->req.min_bytes > 1 ? st->req.min_bytes : 1;
+        if (loading && total < min_bytes) until = st->load_deadline_us;
+        else if (total < st->req.min_bytes && st->req.max_wait_ms > 0) until = st->deadline_us;
+        if (until >= 0) {
+            int64_t remaining_ms = (until - now_us() + 999) / 1000;
+            if (remaining_ms > 0) return kreq_park(req, remaining_ms); /* drops the holds gathered */
+        }
     }
     return kreq_respond(req, &fetch_resp_schema, &st->resp);
 }

@@ -11,8 +11,8 @@
 #include "msg_delete_topics.h"
 
 const api_def_t api_table[] = {
-    {KAPI_PRODUCE, 3, 9, 9, "Produce", api_produce, &produce_req_schema, &produce_resp_schema},
-    {KAPI_FETCH, 4, 13, 12, "Fetch", api_fetch, &fetch_req_schema, &fetch_resp_schema},
+    {KAPI_PRODUCE, 0, 9, 9, "Produce", api_produce, &produce_req_schema, &produce_resp_schema},
+    {KAPI_FETCH, 0, 13, 12, "Fetch", api_fetch, &fetch_req_schema, &fetch_resp_schema},
     {KAPI_LIST_OFFSETS, 0, 7, 6, "ListOffsets", api_list_offsets, &list_offsets_req_schema, &list_offsets_resp_schema},
     {KAPI_METADATA, 0, 12, 9, "Metadata", api_metadata, &metadata_req_schema, &metadata_resp_schema},
     {KAPI_API_VERSIONS, 0, 3, 3, "ApiVersions", api_api_versions, &api_versions_req_schema, &api_versions_resp_schema},

@@ -13,8 +13,16 @@
 
 #define PCHUNK_SIZE (1u << 20)
 
+/* Freed standard-size chunks are kept for reuse (up to CHUNK_POOL_MAX):
+ * fresh memory costs a page fault per 4 KiB, which dominated produce. */
+#define CHUNK_POOL_MAX 64
+static pchunk_t *chunk_pool[CHUNK_POOL_MAX];
+static int chunk_pool_len;
+
 static pchunk_t *pchunk_new(uint32_t cap) {
-    pchunk_t *c = malloc(sizeof *c + cap);
+    pchunk_t *c = NULL;
+    if (cap == PCHUNK_SIZE && chunk_pool_len > 0) c = chunk_pool[--chunk_pool_len];
+    else c = malloc(sizeof *c + cap);
     if (!c) return NULL;
     c->refs = 1;
     c->cap = cap;
@@ -27,7 +35,9 @@ void pchunk_keep(pchunk_t *c) { c->refs++; }
 void pchunk_release(void *arg) {
     pchunk_t *c = arg;
     KS_ASSERT(c->refs > 0);
-    if (--c->refs == 0) free(c);
+    if (--c->refs) return;
+    if (c->cap == PCHUNK_SIZE && chunk_pool_len < CHUNK_POOL_MAX) chunk_pool[chunk_pool_len++] = c;
+    else free(c);
 }
 
 void plog_init(plog_t *l, int64_t start_offset) {

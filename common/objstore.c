@@ -179,6 +179,7 @@ void objstore_close(objstore_t *s) {
     if (!s) return;
     KS_ASSERT(s->magic == OBJSTORE_MAGIC);
     s->ops->close(s->impl);
+    explicit_bzero(&s->cfg, sizeof s->cfg); /* the secret key */
     s->magic = 0;
     free(s);
 }

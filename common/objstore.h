@@ -3,8 +3,10 @@
  *   file: a directory with the S3 key layout (the embedded default). Writes
  *         are atomic: temp file, fsync, rename, fsync of the directory.
  *         (objstore_file.c)
- *   s3:   any S3 API through libcurl with AWS SigV4 (CURLOPT_AWS_SIGV4 plus an
- *         x-amz-content-sha256 header), path or virtual-host style, custom
+ *   s3:   any S3 API through libcurl with AWS SigV4 (signed here with
+ *         libcrypto's HMAC-SHA256, payload hash in x-amz-content-sha256:
+ *         curl 7.88's CURLOPT_AWS_SIGV4 mis-sorts headers, see
+ *         objstore_s3.c), path or virtual-host style, custom
  *         endpoint, region, session token, SSE-KMS, ranged GETs,
  *         ListObjectsV2, DELETE, retries with backoff and jitter on 5xx / 503
  *         SlowDown / 429 / timeouts, many transfers in flight (curl multi,
@@ -181,6 +183,19 @@ int objstore_uri_encode(char *out, size_t outsz, const char *s, bool keep_slash)
  * too small or the endpoint is not an http(s) URL. */
 int objstore_s3_url(char *out, size_t outsz, const char *endpoint, const char *bucket, const char *region,
                     bool path_style, const char *key, const char *prefix, const char *token);
+
+/* AWS SigV4 for S3: the value of the Authorization header. canonical_uri
+ * and canonical_query must already be in canonical form (as objstore_s3_url
+ * builds them); headers: lower-case names in any order (sorted here by
+ * name), values trimmed here; at most 16. amz_date: "YYYYMMDDTHHMMSSZ".
+ * Returns 0, or -1 when out is too small. */
+typedef struct objstore_sigv4_header {
+    const char *name, *value;
+} objstore_sigv4_header_t;
+int objstore_sigv4_authorization(char *out, size_t outsz, const char *method, const char *canonical_uri,
+                                 const char *canonical_query, const objstore_sigv4_header_t *hdrs, int nhdrs,
+                                 const char *payload_hash, const char *amz_date, const char *region,
+                                 const char *access_key, const char *secret_key);
 
 /* Parses one ListObjectsV2 answer: fn for each Contents (Key decoded from
  * XML entities, Size), *truncated from IsTruncated, token from

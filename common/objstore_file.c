@@ -466,7 +466,7 @@ static int walk_dir(walk_t *w, char *path, size_t pathlen, char *key, size_t key
     }
     closedir(d);
     key[keylen] = '\0';
-    if (rc == 0) qsort(ents, n, sizeof *ents, dent_cmp);
+    if (rc == 0 && n) qsort(ents, n, sizeof *ents, dent_cmp);
     for (size_t i = 0; rc == 0 && i < n && !w->stopped; i++) {
         size_t nl = strlen(ents[i].name);
         if (pathlen + 1 + nl >= PATH_MAX) continue;

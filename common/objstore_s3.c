@@ -1,16 +1,23 @@
 /* objstore_s3.c - the S3 backend: any S3 API through libcurl.
  *
- * Signing: libcurl's own SigV4 (CURLOPT_AWS_SIGV4 "aws:amz:<region>:s3",
- * CURLOPT_USERNAME/PASSWORD). We add `x-amz-content-sha256: <hex SHA-256 of
- * the body>` (of "" for GET/HEAD/DELETE/LIST); curl (checked on 7.88.1 by
- * test/e2e/test_s3_sigv4.py against botocore's signer) signs every header we
- * add, so that header, x-amz-security-token and the SSE-KMS headers are in
- * SignedHeaders and the canonical request carries our payload hash. Never add
- * a header-removal line ("Expect:"): curl 7.88 lists it in SignedHeaders
- * without sending it, and S3 then refuses the signature. We build canonical
- * URLs ourselves (key percent-encoded as SigV4 wants, '/' kept; query
- * parameters already sorted and encoded), since curl 7.88 signs the path and
- * query exactly as given.
+ * Signing: AWS SigV4, computed here (objstore_sigv4_authorization: HMAC-SHA256
+ * from libcrypto), not with curl's CURLOPT_AWS_SIGV4. Checked on curl 7.88.1
+ * (Debian 12): curl does use our x-amz-content-sha256 value, but it sorts the
+ * canonical headers as whole "name:value" lines, so with SSE-KMS
+ * "x-amz-server-side-encryption-aws-kms-key-id" comes before
+ * "x-amz-server-side-encryption" (':' > '-') and AWS refuses the signature;
+ * it also signs a header-removal line ("Expect:") it never sends. So every
+ * request carries headers we choose and sign ourselves: Host (set
+ * explicitly, so what is signed is what is sent), Range (ranged GETs),
+ * x-amz-content-sha256 (hex SHA-256 of the body, streamed over the iov
+ * pieces; of "" without a body), x-amz-date, x-amz-security-token (session
+ * token) and, on PUT, x-amz-server-side-encryption: aws:kms with
+ * x-amz-server-side-encryption-aws-kms-key-id. Path and query are built in
+ * canonical form by objstore_s3_url (key percent-encoded with '/' kept,
+ * query parameters sorted), so the canonical request uses them as they are.
+ * test/e2e/test_s3_sigv4.py recomputes every signature with botocore; the
+ * unit tests check AWS's published example. Without an access key requests
+ * go unsigned (public buckets, local test servers).
  *
  * Transfers: one engine (engine_run) drives a set of transfers through a
  * curl multi handle, at most max_inflight at once, and schedules retries
@@ -29,13 +36,17 @@
  * CURLSH with per-data mutexes (curl's connection-cache sharing is not used:
  * it is documented as unsafe across threads in this curl).
  *
- * Credentials go only into curl options; error strings carry the operation,
- * the key, the HTTP status and S3's <Code>/<Message>, or curl's message.
+ * Credentials: the secret key only ever feeds the HMAC; the access key id
+ * and the session token go only into request headers. Error strings carry
+ * the operation, the key, the HTTP status and S3's <Code>/<Message> (never
+ * the rest of an error document, which for SignatureDoesNotMatch holds the
+ * canonical request with the token), or curl's message.
  */
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -169,6 +180,106 @@ int objstore_s3_url(char *out, size_t outsz, const char *endpoint, const char *b
     return b.bad ? -1 : 0;
 }
 
+static int hdr_cmp(const void *a, const void *b) {
+    return strcmp(((const objstore_sigv4_header_t *)a)->name, ((const objstore_sigv4_header_t *)b)->name);
+}
+
+static void hmac256(const void *key, size_t keylen, const char *msg, unsigned char out[32]) {
+    unsigned int len = 0;
+    KS_ASSERT(HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, strlen(msg), out, &len) && len == 32);
+}
+
+/* Appends value with leading/trailing blanks trimmed and inner runs of
+ * blanks collapsed to one space (SigV4's Trimall). */
+static void sb_trimall(sbuf_t *b, const char *v) {
+    while (*v == ' ' || *v == '\t') v++;
+    bool space = false;
+    for (; *v; v++) {
+        if (*v == ' ' || *v == '\t') {
+            space = true;
+            continue;
+        }
+        if (space) sb_add(b, " ", 1);
+        space = false;
+        sb_add(b, v, 1);
+    }
+}
+
+int objstore_sigv4_authorization(char *out, size_t outsz, const char *method, const char *canonical_uri,
+                                 const char *canonical_query, const objstore_sigv4_header_t *hdrs, int nhdrs,
+                                 const char *payload_hash, const char *amz_date, const char *region,
+                                 const char *access_key, const char *secret_key) {
+    if (nhdrs < 1 || nhdrs > 16 || strlen(amz_date) != 16) return -1;
+    objstore_sigv4_header_t h[16];
+    memcpy(h, hdrs, (size_t)nhdrs * sizeof *h);
+    qsort(h, (size_t)nhdrs, sizeof *h, hdr_cmp);
+    size_t cap = strlen(method) + strlen(canonical_uri) + strlen(canonical_query) + strlen(payload_hash) + 64;
+    for (int i = 0; i < nhdrs; i++) cap += 2 * strlen(h[i].name) + strlen(h[i].value) + 4;
+    char *cr = malloc(cap), signed_hdrs[512];
+    if (!cr) return -1;
+    /* CanonicalRequest */
+    sbuf_t b = {.p = cr, .cap = cap};
+    sbuf_t sh = {.p = signed_hdrs, .cap = sizeof signed_hdrs};
+    sb_str(&b, method);
+    sb_str(&b, "\n");
+    sb_str(&b, canonical_uri);
+    sb_str(&b, "\n");
+    sb_str(&b, canonical_query);
+    sb_str(&b, "\n");
+    for (int i = 0; i < nhdrs; i++) {
+        sb_str(&b, h[i].name);
+        sb_str(&b, ":");
+        sb_trimall(&b, h[i].value);
+        sb_str(&b, "\n");
+        if (i) sb_str(&sh, ";");
+        sb_str(&sh, h[i].name);
+    }
+    sb_str(&b, "\n");
+    sb_str(&b, signed_hdrs);
+    sb_str(&b, "\n");
+    sb_str(&b, payload_hash);
+    if (b.bad || sh.bad) {
+        free(cr);
+        return -1;
+    }
+    char cr_hash[65];
+    struct iovec v = {cr, b.len};
+    objstore_sha256_hex(&v, 1, cr_hash);
+    free(cr);
+    /* StringToSign */
+    char date[9], scope[128], sts[512];
+    memcpy(date, amz_date, 8);
+    date[8] = '\0';
+    if (snprintf(scope, sizeof scope, "%s/%s/s3/aws4_request", date, region) >= (int)sizeof scope) return -1;
+    if (snprintf(sts, sizeof sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", amz_date, scope, cr_hash) >= (int)sizeof sts)
+        return -1;
+    /* signing key = HMAC chain over "AWS4"+secret, date, region, "s3", "aws4_request" */
+    size_t sl = strlen(secret_key);
+    char *k0 = malloc(sl + 5);
+    if (!k0) return -1;
+    memcpy(k0, "AWS4", 4);
+    memcpy(k0 + 4, secret_key, sl + 1);
+    unsigned char k[32], sig[32];
+    hmac256(k0, sl + 4, date, k);
+    memset(k0, 0, sl + 4);
+    free(k0);
+    hmac256(k, 32, region, k);
+    hmac256(k, 32, "s3", k);
+    hmac256(k, 32, "aws4_request", k);
+    hmac256(k, 32, sts, sig);
+    memset(k, 0, sizeof k);
+    char sighex[65];
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        sighex[2 * i] = hex[sig[i] >> 4];
+        sighex[2 * i + 1] = hex[sig[i] & 15];
+    }
+    sighex[64] = '\0';
+    int n = snprintf(out, outsz, "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s", access_key, scope,
+                     signed_hdrs, sighex);
+    return n > 0 && (size_t)n < outsz ? 0 : -1;
+}
+
 static void put_utf8(char *out, size_t *o, uint32_t cp) {
     if (cp < 0x80) out[(*o)++] = (char)cp;
     else if (cp < 0x800) {
@@ -290,7 +401,7 @@ int objstore_s3_parse_list(const char *xml, size_t len, objstore_list_fn fn, voi
         }
         uint64_t size = 0;
         for (const char *q = vs; q < ve; q++) {
-            if (*q < '0' || *q > '9' || size > (UINT64_MAX - 9) / 10) {
+            if (*q < '0' || *q > '9' || size > (UINT64_MAX - (uint64_t)(*q - '0')) / 10) {
                 snprintf(err, errsz, "LIST: bad Size");
                 return -1;
             }
@@ -310,7 +421,6 @@ int objstore_s3_parse_list(const char *xml, size_t len, objstore_list_fn fn, voi
 typedef struct s3_target {
     char bucket[256], region[64], endpoint[512];
     bool path_style;
-    char sigv4[96]; /* "aws:amz:<region>:s3" */
 } s3_target_t;
 
 typedef enum { XK_PUT = OBJ_PUT, XK_GET = OBJ_GET, XK_HEAD = OBJ_HEAD, XK_DELETE = OBJ_DELETE, XK_LIST } xkind_t;
@@ -355,8 +465,7 @@ typedef struct s3_store {
     uint32_t magic;
     objstore_config_t cfg;
     s3_target_t primary, replica;
-    bool has_replica, sign, has_token, has_kms;
-    char token_hdr[2100], kms_hdr[600];
+    bool has_replica, sign;
     CURLSH *share;
     pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
     pthread_mutex_t pool_mu;
@@ -401,7 +510,6 @@ static void target_init(s3_target_t *t, const char *bucket, const char *region, 
     snprintf(t->region, sizeof t->region, "%s", region);
     snprintf(t->endpoint, sizeof t->endpoint, "%s", endpoint);
     t->path_style = path_style;
-    snprintf(t->sigv4, sizeof t->sigv4, "aws:amz:%s:s3", region);
 }
 
 static void *s3_open(const objstore_config_t *cfg, char *err, size_t errsz) {
@@ -432,14 +540,6 @@ static void *s3_open(const objstore_config_t *cfg, char *err, size_t errsz) {
         return NULL;
     }
     st->sign = cfg->access_key[0] != '\0';
-    if (cfg->session_token[0]) {
-        st->has_token = true;
-        snprintf(st->token_hdr, sizeof st->token_hdr, "x-amz-security-token: %s", cfg->session_token);
-    }
-    if (cfg->kms_arn[0]) {
-        st->has_kms = true;
-        snprintf(st->kms_hdr, sizeof st->kms_hdr, "x-amz-server-side-encryption-aws-kms-key-id: %s", cfg->kms_arn);
-    }
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_init(&st->share_mu[i], NULL);
     pthread_mutex_init(&st->pool_mu, NULL);
     st->share = curl_share_init();
@@ -480,6 +580,7 @@ static void s3_close(void *impl) {
     curl_share_cleanup(st->share);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_destroy(&st->share_mu[i]);
     pthread_mutex_destroy(&st->pool_mu);
+    explicit_bzero(&st->cfg, sizeof st->cfg); /* the secret key */
     st->magic = 0;
     free(st);
 }
@@ -567,8 +668,9 @@ static int on_seek(void *arg, curl_off_t offset, int origin) {
 
 static bool rbuf_reserve(s3_xfer_t *x, size_t need) {
     if (need <= x->rcap) return true;
-    size_t cap = x->rcap ? x->rcap : 64 * 1024;
-    while (cap < need) cap *= 2;
+    /* Exact when the first call knows the size (Content-Length), else doubling. */
+    size_t cap = x->rcap ? x->rcap : need;
+    while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     uint8_t *p = realloc(x->rbuf, cap);
     if (!p) return false;
     x->rbuf = p;
@@ -690,19 +792,83 @@ static int attempt_start(s3_store_t *st, s3_ctx_t *ctx, s3_slot_t *sl, s3_xfer_t
     sl->curl_err[0] = '\0';
     x->rlen = 0;
 
-    char h[128];
-    snprintf(h, sizeof h, "x-amz-content-sha256: %s", x->kind == XK_PUT ? x->sha : EMPTY_SHA256);
-    struct curl_slist *hl = curl_slist_append(NULL, h);
-    if (hl && st->has_token) hl = curl_slist_append(hl, st->token_hdr) ? hl : NULL;
-    if (hl && x->kind == XK_PUT && st->has_kms) {
-        hl = curl_slist_append(hl, "x-amz-server-side-encryption: aws:kms") ? hl : NULL;
-        if (hl) hl = curl_slist_append(hl, st->kms_hdr) ? hl : NULL;
+    /* Split scheme://authority/path?query for the Host header and the
+     * canonical request. */
+    const char *authority = strstr(url, "://") + 3;
+    size_t alen = strcspn(authority, "/?");
+    char host[600];
+    if (alen >= sizeof host) {
+        op_fail(x, "host name too long");
+        return -1;
     }
-    if (!hl) {
+    memcpy(host, authority, alen);
+    host[alen] = '\0';
+    bool https = !strncmp(url, "https:", 6);
+    size_t hl = strlen(host);
+    if (https && hl > 4 && !strcmp(host + hl - 4, ":443")) host[hl - 4] = '\0';
+    else if (!https && hl > 3 && !strcmp(host + hl - 3, ":80")) host[hl - 3] = '\0';
+    const char *path = authority + alen;
+    size_t plen = strcspn(path, "?");
+    char curi[S3_URL_MAX];
+    if (plen == 0) snprintf(curi, sizeof curi, "/");
+    else {
+        memcpy(curi, path, plen);
+        curi[plen] = '\0';
+    }
+    const char *query = path[plen] == '?' ? path + plen + 1 : "";
+
+    char amzdate[20], range[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(amzdate, sizeof amzdate, "%Y%m%dT%H%M%SZ", &tm);
+    objstore_sigv4_header_t hv[8];
+    int nh = 0;
+    hv[nh++] = (objstore_sigv4_header_t){"host", host};
+    if (x->kind == XK_GET && (op->offset || op->length)) {
+        if (op->length)
+            snprintf(range, sizeof range, "bytes=%" PRIu64 "-%" PRIu64, op->offset, op->offset + op->length - 1);
+        else snprintf(range, sizeof range, "bytes=%" PRIu64 "-", op->offset);
+        hv[nh++] = (objstore_sigv4_header_t){"range", range};
+    }
+    const char *payload_hash = x->kind == XK_PUT ? x->sha : EMPTY_SHA256;
+    hv[nh++] = (objstore_sigv4_header_t){"x-amz-content-sha256", payload_hash};
+    if (st->sign) hv[nh++] = (objstore_sigv4_header_t){"x-amz-date", amzdate};
+    if (st->cfg.session_token[0]) hv[nh++] = (objstore_sigv4_header_t){"x-amz-security-token", st->cfg.session_token};
+    if (x->kind == XK_PUT && st->cfg.kms_arn[0]) {
+        hv[nh++] = (objstore_sigv4_header_t){"x-amz-server-side-encryption", "aws:kms"};
+        hv[nh++] = (objstore_sigv4_header_t){"x-amz-server-side-encryption-aws-kms-key-id", st->cfg.kms_arn};
+    }
+    static const char *methods[] = {"PUT", "GET", "HEAD", "DELETE", "GET"};
+    struct curl_slist *hl_list = NULL;
+    bool oom = false;
+    char line[2600];
+    for (int i = 0; i < nh && !oom; i++) {
+        snprintf(line, sizeof line, "%s: %s", hv[i].name, hv[i].value);
+        struct curl_slist *n2 = curl_slist_append(hl_list, line);
+        if (!n2) oom = true;
+        else hl_list = n2;
+    }
+    if (!oom && st->sign) {
+        char authz[1024];
+        if (objstore_sigv4_authorization(authz, sizeof authz, methods[x->kind], curi, query, hv, nh, payload_hash,
+                                         amzdate, t->region, st->cfg.access_key, st->cfg.secret_key) < 0) {
+            curl_slist_free_all(hl_list);
+            op_fail(x, "cannot sign the request (access key or region too long)");
+            return -1;
+        }
+        snprintf(line, sizeof line, "Authorization: %s", authz);
+        struct curl_slist *n2 = curl_slist_append(hl_list, line);
+        if (!n2) oom = true;
+        else hl_list = n2;
+        memset(line, 0, sizeof line);
+    }
+    if (oom) {
+        curl_slist_free_all(hl_list);
         op_fail(x, "out of memory");
         return -1;
     }
-    sl->hdrs = hl;
+    sl->hdrs = hl_list;
 
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, sl);
@@ -716,12 +882,7 @@ static int attempt_start(s3_store_t *st, s3_ctx_t *ctx, s3_slot_t *sl, s3_xfer_t
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "kafscale-objstore/1");
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (st->sign) {
-        curl_easy_setopt(e, CURLOPT_AWS_SIGV4, t->sigv4);
-        curl_easy_setopt(e, CURLOPT_USERNAME, st->cfg.access_key);
-        curl_easy_setopt(e, CURLOPT_PASSWORD, st->cfg.secret_key);
-    }
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl_list);
     switch (x->kind) {
     case XK_PUT: {
         uint64_t total = 0;
@@ -734,15 +895,7 @@ static int attempt_start(s3_store_t *st, s3_ctx_t *ctx, s3_slot_t *sl, s3_xfer_t
         curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)total);
         break;
     }
-    case XK_GET:
-        if (op->offset || op->length) {
-            char range[64];
-            if (op->length)
-                snprintf(range, sizeof range, "%" PRIu64 "-%" PRIu64, op->offset, op->offset + op->length - 1);
-            else snprintf(range, sizeof range, "%" PRIu64 "-", op->offset);
-            curl_easy_setopt(e, CURLOPT_RANGE, range);
-        }
-        break;
+    case XK_GET: break; /* Range is among the signed headers above */
     case XK_HEAD: curl_easy_setopt(e, CURLOPT_NOBODY, 1L); break;
     case XK_DELETE: curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE"); break;
     case XK_LIST: break;
@@ -937,6 +1090,8 @@ static void engine_run(s3_store_t *st, s3_xfer_t *xs, int n) {
             ctx->free_slots[ctx->nfree++] = (int)(sl - ctx->slots);
         }
         if (done >= n) break;
+        /* Work that can start now (slots were just freed): no waiting. */
+        if (running < ctx->nslots && next < n) continue;
         int wait = 1000;
         if (nretry && running < ctx->nslots) {
             now = now_ms();

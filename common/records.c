@@ -61,6 +61,13 @@ void records_ws_free(records_ws_t *ws) {
     memset(ws, 0, sizeof *ws);
 }
 
+void records_ws_trim(records_ws_t *ws, size_t keep) {
+    if (ws->cap <= keep) return;
+    free(ws->buf);
+    ws->buf = NULL;
+    ws->cap = 0;
+}
+
 /* Makes room for at least `need` bytes (doubling, capped at ws->max). */
 static int ws_reserve(records_ws_t *ws, size_t need) {
     if (need > ws->max) return RECORDS_ETOOBIG;
@@ -109,14 +116,19 @@ static int inflate_gzip(records_ws_t *ws, const uint8_t *in, size_t in_len, size
     int rc = ws_start(ws, in_len);
     if (rc) return rc;
     size_t out = 0;
+    uint8_t spare;
     zs->next_in = (Bytef *)(uintptr_t)in; /* zlib's API is not const */
     zs->avail_in = (uInt)in_len;
     for (;;) {
-        if (out == ws->cap && (rc = ws_grow(ws, out))) return rc;
-        zs->next_out = ws->buf + out;
-        zs->avail_out = (uInt)(ws->cap - out);
+        if (out == ws->cap && (rc = ws_grow(ws, out)) && rc != RECORDS_ETOOBIG) return rc;
+        /* Full at the cap: offer one spare byte, to tell "the stream ends
+         * here" from "there is more". */
+        bool at_cap = out == ws->cap;
+        zs->next_out = at_cap ? &spare : ws->buf + out;
+        zs->avail_out = at_cap ? 1 : (uInt)(ws->cap - out);
         int zrc = inflate(zs, Z_NO_FLUSH);
-        out = ws->cap - zs->avail_out;
+        if (at_cap && zs->avail_out == 0) return RECORDS_ETOOBIG;
+        if (!at_cap) out = ws->cap - zs->avail_out;
         if (zrc == Z_STREAM_END) {
             /* Another gzip member follows (Java's GZIPInputStream reads on);
              * anything else after the stream is ignored, as there. */
@@ -127,7 +139,7 @@ static int inflate_gzip(records_ws_t *ws, const uint8_t *in, size_t in_len, size
             break;
         }
         if (zrc == Z_OK) continue;
-        /* Z_BUF_ERROR with room left means the input ended mid-stream. */
+        /* Z_BUF_ERROR with output room left: the input ended mid-stream. */
         if (zrc == Z_BUF_ERROR && zs->avail_out == 0) continue;
         return zrc == Z_MEM_ERROR ? RECORDS_ENOMEM : RECORDS_ECORRUPT;
     }
@@ -185,12 +197,18 @@ static int decompress_lz4(records_ws_t *ws, const uint8_t *in, size_t in_len, si
     int rc = ws_start(ws, in_len);
     if (rc) return rc;
     size_t in_pos = 0, out = 0;
+    uint8_t spare;
     for (;;) {
-        if (out == ws->cap && (rc = ws_grow(ws, out))) goto fail;
-        size_t dn = ws->cap - out, sn = in_len - in_pos;
-        size_t hint = LZ4F_decompress(d, ws->buf + out, &dn, in + in_pos, &sn, NULL);
+        if (out == ws->cap && (rc = ws_grow(ws, out)) && rc != RECORDS_ETOOBIG) goto fail;
+        bool at_cap = out == ws->cap; /* then offer one spare byte, as for gzip */
+        size_t dn = at_cap ? 1 : ws->cap - out, sn = in_len - in_pos;
+        size_t hint = LZ4F_decompress(d, at_cap ? &spare : ws->buf + out, &dn, in + in_pos, &sn, NULL);
         if (LZ4F_isError(hint)) {
             rc = RECORDS_ECORRUPT;
+            goto fail;
+        }
+        if (at_cap && dn) {
+            rc = RECORDS_ETOOBIG;
             goto fail;
         }
         in_pos += sn;
@@ -221,22 +239,35 @@ static int decompress_zstd(records_ws_t *ws, const uint8_t *in, size_t in_len, s
     if (rc) return rc;
     ZSTD_inBuffer ib = {in, in_len, 0};
     size_t out = 0;
+    uint8_t spare;
     for (;;) {
-        if (out == ws->cap && (rc = ws_grow(ws, out))) return rc;
-        ZSTD_outBuffer ob = {ws->buf, ws->cap, out};
+        if (out == ws->cap && (rc = ws_grow(ws, out)) && rc != RECORDS_ETOOBIG) goto fail;
+        bool at_cap = out == ws->cap; /* then offer one spare byte, as for gzip */
+        ZSTD_outBuffer ob = at_cap ? (ZSTD_outBuffer){&spare, 1, 0} : (ZSTD_outBuffer){ws->buf, ws->cap, out};
         size_t in_before = ib.pos;
         size_t zrc = ZSTD_decompressStream(d, &ob, &ib);
         if (ZSTD_isError(zrc)) {
-            return ZSTD_getErrorCode(zrc) == ZSTD_error_memory_allocation ? RECORDS_ENOMEM : RECORDS_ECORRUPT;
+            rc = ZSTD_getErrorCode(zrc) == ZSTD_error_memory_allocation ? RECORDS_ENOMEM : RECORDS_ECORRUPT;
+            goto fail;
         }
-        bool progress = ob.pos != out || ib.pos != in_before;
-        out = ob.pos;
+        if (at_cap && ob.pos) {
+            rc = RECORDS_ETOOBIG;
+            goto fail;
+        }
+        bool progress = (!at_cap && ob.pos != out) || ib.pos != in_before;
+        if (!at_cap) out = ob.pos;
         /* 0: a frame ended and was flushed; more input is a further frame. */
         if (zrc == 0 && ib.pos == ib.size) break;
-        if (!progress) return RECORDS_ECORRUPT; /* input ended mid-frame */
+        if (!progress) { /* input ended mid-frame */
+            rc = RECORDS_ECORRUPT;
+            goto fail;
+        }
     }
     *out_len = out;
     return RECORDS_OK;
+fail:
+    ZSTD_DCtx_reset(d, ZSTD_reset_session_only);
+    return rc;
 }
 
 int records_decompress(records_ws_t *ws, int codec, const uint8_t *in, size_t in_len, const uint8_t **out,

@@ -111,6 +111,10 @@ int records_next(records_iter_t *it, krecord_t *rec);
  * Returns false after the last header. Header values may be null (len -1). */
 bool records_header_next(kr_t *r, kstr_t *key, kbytes_t *value);
 
+/* Gives back the output buffer if it grew past `keep` bytes (after an odd
+ * large batch), keeping the codec contexts. */
+void records_ws_trim(records_ws_t *ws, size_t keep);
+
 /* Decompresses the records section of a batch (the bytes after the 61-byte
  * header) with the given codec into ws->buf; *out and *out_len give the result
  * (for RECORDS_CODEC_NONE, the input itself). Exposed for tests and tools. */

@@ -12,12 +12,14 @@ The server listens on a free loopback port with its data in a temp dir (from
 harness.make_tmpdir, removed at exit unless KAFSCALE_E2E_KEEP=1), path-style
 only (--no-vhost-buckets), with its built-in credentials S3RVER / S3RVER
 (s3rver 3.7 checks the access key id of a SigV4 request but not the
-signature: test_s3_sigv4.py checks signatures against botocore). It is stopped by PID (SIGTERM, then SIGKILL) in
-stop(), and at exit for anything still running. Its output goes to
+signature: test_s3_sigv4.py checks signatures against botocore). It is
+stopped by PID (SIGTERM, then SIGKILL) in stop(), and at exit for anything
+still running. Its output goes to
 <dir>/s3rver.log (log_tail() shows the end).
 
 Environment:
-    KAFSCALE_OBJSTORE_CLI   the CLI binary (default <repo>/bin/objstore-cli)
+    KAFSCALE_OBJSTORE_CLI   the CLI binary (default <repo>/bin/objstore-cli or
+                            <repo>/bin/objstore_cli, whichever exists)
 """
 import atexit
 import os
@@ -31,7 +33,21 @@ S3RVER_BIN = os.path.join(harness.NODE_DIR, "node_modules", ".bin", "s3rver")
 ACCESS_KEY = "S3RVER"
 SECRET_KEY = "S3RVER"
 REGION = "us-east-1"
-CLI_BIN = os.environ.get("KAFSCALE_OBJSTORE_CLI", os.path.join(harness.REPO, "bin", "objstore-cli"))
+
+
+def _find_cli():
+    """$KAFSCALE_OBJSTORE_CLI, else bin/objstore-cli, else bin/objstore_cli
+    (what the Makefile's generic test-tools rule names test/tools/objstore_cli.c)."""
+    if os.environ.get("KAFSCALE_OBJSTORE_CLI"):
+        return os.environ["KAFSCALE_OBJSTORE_CLI"]
+    for name in ("objstore-cli", "objstore_cli"):
+        p = os.path.join(harness.REPO, "bin", name)
+        if os.access(p, os.X_OK):
+            return p
+    return os.path.join(harness.REPO, "bin", "objstore-cli")
+
+
+CLI_BIN = _find_cli()
 
 _live = []
 _lock = threading.Lock()
@@ -46,7 +62,7 @@ def available():
 
 def cli_available():
     if not os.access(CLI_BIN, os.X_OK):
-        return False, "%s missing (run `make bin/objstore-cli`)" % CLI_BIN
+        return False, "%s missing (run `make bin/objstore_cli`)" % CLI_BIN
     return True, ""
 
 
@@ -88,6 +104,17 @@ class S3rver:
         e.update({k: str(v) for k, v in extra.items()})
         return e
 
+    @staticmethod
+    def _node_env():
+        # s3rver 3.7 makes ListObjectsV2 continuation tokens with DES, which
+        # OpenSSL 3 (Node 17+) keeps in its legacy provider: without this a
+        # truncated listing answers 500.
+        e = dict(os.environ)
+        opts = e.get("NODE_OPTIONS", "")
+        if "--openssl-legacy-provider" not in opts:
+            e["NODE_OPTIONS"] = (opts + " --openssl-legacy-provider").strip()
+        return e
+
     def _args(self):
         args = [S3RVER_BIN, "-d", self.data_dir, "-a", self.host, "-p", str(self.port), "--no-vhost-buckets"]
         for b in self.buckets:
@@ -110,7 +137,8 @@ class S3rver:
             self._logf.write(("=== start attempt %d on %s ===\n" % (attempt + 1, self.endpoint)).encode())
             self._logf.flush()
             self.proc = subprocess.Popen(self._args(), stdin=subprocess.DEVNULL, stdout=self._logf,
-                                         stderr=self._logf, cwd=self.dir, start_new_session=True)
+                                         stderr=self._logf, cwd=self.dir, start_new_session=True,
+                                         env=self._node_env())
             with _lock:
                 if self not in _live:
                     _live.append(self)
