@@ -31,6 +31,10 @@ int16_t partition_append(partition_t *p, uint8_t *records, int32_t len, int64_t 
             *errmsg = "Message format v0/v1 is not supported: use a client that writes record batches (magic 2)";
             return KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
         }
+        if (rc == BATCH_ECOUNT) {
+            *errmsg = batch_strerror(rc);
+            return KERR_INVALID_RECORD;
+        }
         if (rc) {
             *errmsg = batch_strerror(rc);
             return KERR_CORRUPT_MESSAGE;

@@ -25,15 +25,18 @@
  *
  * Coalescing: one load per segment and position; a read whose start falls in
  * the window of a load in flight waits for that load instead of starting
- * another. Read-ahead: serving the second half of a range starts loading the
- * next one (or the next segment's first), so a sequential consumer rarely
- * waits.
+ * another. Read-ahead: after serving, the ranges that follow (through the
+ * next segments when segments are small) are loaded until about two fetches'
+ * worth lies ahead, so a sequential consumer rarely waits; an answer chains
+ * the cached ranges that follow one another, up to the partition's max bytes.
  *
  * Budget: loaded ranges and indexes count against KAFSCALE_READ_CACHE_BYTES
  * (default 64 MiB), least recently used first out. Entries inserted by one
  * completion pass are not evicted by the same pass, so the requests waiting
  * for them always get them once (the budget may be exceeded by one pass's
- * loads).
+ * loads). Bytes being loaded are bounded by the same number (and at most 64
+ * loads): a read that would pass it waits for a load in flight to land;
+ * read-ahead stops at half of it.
  *
  * Errors: a failed load marks its segment failed for SR_ERROR_TTL_MS: reads
  * of it answer KAFKA_STORAGE_ERROR (retriable) for that partition only, then
@@ -412,6 +415,7 @@ static struct {
     int efd;
     struct event *done_ev;
     int inflight;                  /* loop: jobs queued or running */
+    int64_t inflight_bytes;        /* loop: bytes those jobs asked for */
     sr_cache_t cache;
     sr_stats_t st;
     records_ws_t ws;               /* loop: record walks for timestamp lookups */
@@ -440,6 +444,11 @@ void store_read_set_getter(sr_get_fn *fn, void *ctx) {
     S.get_ctx = ctx;
 }
 
+/* Range buffers are pchunk_t allocated like the memory log's (malloc of
+ * header + cap), so responses hold them with pchunk_keep/pchunk_release
+ * exactly as they hold log chunks. pchunk_release() may put a chunk in the
+ * log's (loop-only) pool: workers never call it, they free() a buffer that
+ * was never shared. */
 static pchunk_t *chunk_alloc(size_t cap) {
     pchunk_t *c = malloc(sizeof *c + cap);
     if (!c) return NULL;
@@ -466,7 +475,7 @@ static void run_range(sr_job_t *j) {
         char err[256] = "";
         int st = S.get(S.get_ctx, j->key, j->pos, len, c->data, len, NULL, &got, err, sizeof err);
         if (st != OBJ_OK) {
-            pchunk_release(c);
+            free(c);
             job_fail(j, st, err);
             return;
         }
@@ -486,7 +495,7 @@ static void run_range(sr_job_t *j) {
             j->status = OBJ_OK;
             return;
         }
-        pchunk_release(c);
+        free(c);
         /* A first batch longer than what we asked for: once more, whole. */
         if (rc == SR_CUT_SHORT && attempt == 0 && need > len && j->pos + need <= j->footer_start) {
             len = need;
@@ -577,6 +586,7 @@ static void done_cb(evutil_socket_t fd, short what, void *arg) {
         sr_job_t *j = list;
         list = j->next;
         S.inflight--;
+        S.inflight_bytes -= (int64_t)j->len;
         sr_seg_t *s = j->seg;
         if (j->kind == JOB_RANGE) {
             if (j->status == OBJ_OK) {
@@ -617,6 +627,14 @@ static void submit(sr_job_t *j) {
     pthread_cond_signal(&S.cv);
     pthread_mutex_unlock(&S.mu);
     S.inflight++;
+    S.inflight_bytes += (int64_t)j->len;
+}
+
+/* Room for a demand load of len bytes: a bounded number of loads, and of
+ * bytes in flight (at most the cache budget, but always one load). */
+static bool room_for(uint64_t len) {
+    if (S.inflight >= SR_MAX_QUEUED) return false;
+    return S.inflight == 0 || S.inflight_bytes + (int64_t)len <= S.cache.budget;
 }
 
 /* ---- init / shutdown ---- */
@@ -647,6 +665,7 @@ int store_read_init(void) {
     S.done_tail = &S.done;
     S.stop = false;
     S.inflight = 0;
+    S.inflight_bytes = 0;
     memset(&S.st, 0, sizeof S.st);
     pthread_mutex_init(&S.mu, NULL);
     pthread_cond_init(&S.cv, NULL);
@@ -723,6 +742,7 @@ void store_read_stats(sr_stats_t *out) {
     out->evictions = S.cache.evictions;
     out->cache_bytes = S.cache.bytes;
     out->inflight = S.inflight;
+    out->inflight_bytes = S.inflight_bytes;
 }
 
 int64_t store_read_load_wait_ms(void) { return S.inited ? S.load_wait_ms : 5000; }
@@ -833,6 +853,7 @@ static void read_ahead(partition_t *p, size_t k, sr_seg_t *s, uint32_t pos, int6
         }
         if (s->on_err_list || S.inflight >= 4 * S.nthreads) break;
         uint32_t len = sr_chunk_len(max_bytes, pos, foot, S.chunk_min, SR_CHUNK_MAX);
+        if (S.inflight_bytes + (int64_t)len > S.cache.budget / 2) break;
         if (!len || !start_range(p, ps, s, pos, len)) break;
         S.st.readaheads++;
         ahead += len;
@@ -962,7 +983,7 @@ static int read_seg(partition_t *p, size_t k, sr_seg_t *s, int64_t offset, int64
         sr_cache_touch(&S.cache, &s->idx_lru);
     } else {
         S.st.misses++;
-        if (s->idx_state == SR_LOADING || S.inflight >= SR_MAX_QUEUED) return 0;
+        if (s->idx_state == SR_LOADING || !room_for(0)) return 0;
         if (!start_index(p, ps, s)) {
             *err = KERR_KAFKA_STORAGE_ERROR;
             return -1;
@@ -983,8 +1004,9 @@ static int read_seg(partition_t *p, size_t k, sr_seg_t *s, int64_t offset, int64
         return -1;
     }
     S.st.misses++;
-    if (r || sr_cache_loading_over(s, pos) || S.inflight >= SR_MAX_QUEUED) return 0; /* coming */
+    if (r || sr_cache_loading_over(s, pos)) return 0; /* coming */
     uint32_t len = sr_chunk_len(max_bytes, pos, footer_start(ps), S.chunk_min, SR_CHUNK_MAX);
+    if (len && !room_for(len)) return 0; /* a load in flight will land and wake us */
     if (!len || !start_range(p, ps, s, pos, len)) {
         if (!len)
             log_warn("store read: %s/%d segment %lld: offset %lld maps past the segment's batches",
@@ -1075,9 +1097,10 @@ static int time_in_seg(partition_t *p, const pseg_t *ps, sr_seg_t *s, int64_t ts
                 *err = s->err;
                 return -1;
             }
-            if (r || sr_cache_loading_over(s, pos) || S.inflight >= SR_MAX_QUEUED) return 0;
+            if (r || sr_cache_loading_over(s, pos)) return 0;
             uint32_t len = sr_chunk_len(SR_CHUNK_MAX, pos, footer_start(ps), S.chunk_min, SR_CHUNK_MAX);
             if (!len) break;
+            if (!room_for(len)) return 0;
             if (!start_range(p, ps, s, pos, len)) {
                 *err = KERR_KAFKA_STORAGE_ERROR;
                 return -1;

@@ -182,6 +182,7 @@ typedef struct sr_stats {
     uint64_t readaheads;
     int64_t cache_bytes;
     int64_t inflight;              /* loads queued or running */
+    int64_t inflight_bytes;        /* bytes they asked for */
 } sr_stats_t;
 void store_read_stats(sr_stats_t *out);
 

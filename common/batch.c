@@ -29,9 +29,10 @@ int batch_parse(const uint8_t *p, size_t n, batch_info_t *b) {
 int batch_validate(const uint8_t *p, size_t n, batch_info_t *b) {
     int rc = batch_parse(p, n, b);
     if (rc) return rc;
-    if (b->record_count < 0 || b->last_offset_delta < 0 ||
-        (b->record_count > 0 && b->last_offset_delta < b->record_count - 1))
-        return BATCH_ECOUNT;
+    /* A producer's batch holds at least one record and its offset deltas run
+     * 0..count-1 (Kafka refuses anything else, and a larger delta would let
+     * one batch use up the partition's offsets). */
+    if (b->record_count <= 0 || b->last_offset_delta != b->record_count - 1) return BATCH_ECOUNT;
     /* Each record takes at least 7 bytes on the wire (uncompressed) - only
      * check what cannot be wrong whatever the compression. */
     if (crc32c(0, p + 21, (size_t)b->length - 21) != b->crc) return BATCH_ECRC;

@@ -1,6 +1,7 @@
 /* config.c - strict parsing of KAFSCALE_* environment variables. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@ static void die_bad(const char *name, const char *value, const char *why) {
 static int64_t parse_int(const char *name, const char *v, bool sizes, int64_t min, int64_t max) {
     char *end;
     errno = 0;
+    /* strtoll would skip blanks and take a '+': accept digits, or '-' then digits. */
+    if (!(isdigit((unsigned char)v[0]) || (v[0] == '-' && isdigit((unsigned char)v[1])))) die_bad(name, v, "not a number");
     long long n = strtoll(v, &end, 10);
     if (errno || end == v) die_bad(name, v, "not a number");
     int64_t mul = 1;

@@ -1,6 +1,7 @@
 /* kbuf.c - bounded reads and growable writes of Kafka wire primitives (see kbuf.h). */
 #include "kbuf.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,7 +116,7 @@ int32_t kr_arraycnt(kr_t *r, bool compact, int32_t max, size_t min_elem_size) {
     int64_t n = read_len(r, compact, true);
     if (n == -2) return -1;
     if (n == -1) return -1;
-    if (n > max || (min_elem_size && (uint64_t)n * min_elem_size > kr_left(r))) {
+    if (n > max || (min_elem_size && (uint64_t)n > kr_left(r) / min_elem_size)) {
         kr_fail(r, KR_ERANGE);
         return -1;
     }
@@ -165,6 +166,7 @@ void kw_free(kw_t *w) {
 
 static uint8_t *grow(kw_t *w, size_t n) {
     if (w->oom) return NULL;
+    if (n > SIZE_MAX / 2 - w->len) { w->oom = true; return NULL; }
     if (w->cap - w->len < n) {
         size_t cap = w->cap ? w->cap : 256;
         while (cap - w->len < n) cap *= 2;
@@ -227,7 +229,9 @@ size_t kw_reserve(kw_t *w, size_t n) {
 }
 
 void kw_put_i32_at(kw_t *w, size_t at, int32_t v) {
-    if (!w->oom && at + 4 <= w->len) kput32(w->buf + at, (uint32_t)v);
+    if (w->oom) return;
+    if (at > w->len || w->len - at < 4) abort(); /* a position not from kw_reserve: a bug */
+    kput32(w->buf + at, (uint32_t)v);
 }
 
 void kw_ref(kw_t *w, const void *p, size_t len, kw_release_fn *release, void *arg) {

@@ -9,9 +9,9 @@
  *
  * kw_t appends to a growable byte buffer it owns. Large opaque payloads
  * (record batches served by Fetch) can be added by reference instead of being
- * copied: kw_ref() records a pointer, a length and a release callback, and
- * kw_to_evbuffer()/kw_iov() hands the pieces on in order for scatter-gather
- * writes.
+ * copied: kw_ref() records a pointer, a length and a release callback at the
+ * current position; broker/conn.c hands the inline bytes and the references
+ * to libevent in order for scatter-gather writes.
  */
 #ifndef KAFSCALE_KBUF_H
 #define KAFSCALE_KBUF_H

@@ -19,6 +19,7 @@ void karena_init(karena_t *a) { memset(a, 0, sizeof *a); }
 
 void *karena_alloc(karena_t *a, size_t n) {
     size_t limit = a->limit ? a->limit : ARENA_DEFAULT_LIMIT;
+    if (n > limit) return NULL;
     n = (n + 15) & ~(size_t)15;
     if (n > limit || a->total + n > limit) return NULL;
     if (!a->head || a->head->cap - a->used < n) {
@@ -44,12 +45,26 @@ void *karena_alloc(karena_t *a, size_t n) {
     return p;
 }
 
+#define ARENA_KEEP_BYTES (256 * 1024) /* spare memory kept across resets */
+
 void karena_reset(karena_t *a) {
     while (a->head) {
         karena_chunk_t *c = a->head;
         a->head = c->next;
         c->next = a->spare;
         a->spare = c;
+    }
+    /* Keep a little for the next request; give back what a large one took. */
+    size_t kept = 0;
+    for (karena_chunk_t **pp = &a->spare; *pp;) {
+        if (kept + (*pp)->cap > ARENA_KEEP_BYTES) {
+            karena_chunk_t *c = *pp;
+            *pp = c->next;
+            free(c);
+        } else {
+            kept += (*pp)->cap;
+            pp = &(*pp)->next;
+        }
     }
     a->used = 0;
     a->total = 0;

@@ -976,7 +976,8 @@ static int attempt_finish(s3_store_t *st, s3_slot_t *sl, CURLcode cc) {
                       s3msg);
     } else if (sl->overflow) {
         r = R_FINAL;
-        if (x->kind == XK_GET && op->buf) snprintf(why, sizeof why, "object larger than the buffer (%zu bytes)", op->cap);
+        if (x->kind == XK_GET && op->buf)
+            snprintf(why, sizeof why, "object larger than the buffer (%zu bytes)", op->cap);
         else snprintf(why, sizeof why, "answer too large or out of memory");
     } else {
         r = curl_final(cc) ? R_FINAL : R_RETRY;

@@ -341,6 +341,47 @@ def merge_acked(*runs):
     return out
 
 
+class BackgroundProducer(threading.Thread):
+    """Runs a ProduceRun in its own thread: sequence ids from `start` on, at
+    `rate` messages per second, until stop() (then flushes). The thread
+    alone touches the producer; others read run.nacked / run.produced /
+    run.errors. error: the exception that ended the thread early, if any."""
+
+    def __init__(self, run, rate=10000, start=0, flush_timeout=90.0):
+        super().__init__(daemon=True)
+        self.run_ = run
+        self.rate = rate
+        self.seq = start
+        self.flush_timeout = flush_timeout
+        self._stop_ev = threading.Event()
+        self.error = None
+        self.left = None
+
+    def run(self):
+        r = self.run_
+        try:
+            t0 = time.monotonic()
+            sent = 0
+            while not self._stop_ev.is_set():
+                for _ in range(200):
+                    if not r.produce_one(self.seq, time.monotonic() + 0.5):
+                        break   # queue full: keep polling until there is room or stop()
+                    self.seq += 1
+                    sent += 1
+                r.poll(0)
+                ahead = sent / self.rate - (time.monotonic() - t0)
+                if ahead > 0:
+                    time.sleep(min(ahead, 0.1))  # (poll(t) returns at the first event)
+            self.left = r.flush(self.flush_timeout)
+        except Exception as e:  # reported by the test
+            self.error = e
+
+    def stop(self, timeout=120.0):
+        self._stop_ev.set()
+        self.join(timeout)
+        return not self.is_alive()
+
+
 # ---- consuming ----
 
 
@@ -526,64 +567,6 @@ def list_bucket(client, bucket, prefix=""):
             break
         token = r.get("NextContinuationToken")
     return out
-
-
-def segments_by_partition(keys):
-    """{(topic, partition): sorted [base offsets of .kfs]} from segment keys;
-    non-segment keys are ignored."""
-    import kfs_reader as kr
-    out = {}
-    for k in keys:
-        try:
-            info = kr.parse_key(k)
-        except ValueError:
-            continue
-        if info["ext"] == "kfs":
-            out.setdefault((info["topic"], info["partition"]), []).append(info["base_offset"])
-    for v in out.values():
-        v.sort()
-    return out
-
-
-class BackgroundProducer(threading.Thread):
-    """Runs a ProduceRun in its own thread: sequence ids from `start` on, at
-    `rate` messages per second, until stop() (then flushes). The thread
-    alone touches the producer; others read run.nacked / run.produced /
-    run.errors. error: the exception that ended the thread early, if any."""
-
-    def __init__(self, run, rate=10000, start=0, flush_timeout=90.0):
-        super().__init__(daemon=True)
-        self.run_ = run
-        self.rate = rate
-        self.seq = start
-        self.flush_timeout = flush_timeout
-        self._stop_ev = threading.Event()
-        self.error = None
-        self.left = None
-
-    def run(self):
-        r = self.run_
-        try:
-            t0 = time.monotonic()
-            sent = 0
-            while not self._stop_ev.is_set():
-                for _ in range(200):
-                    if not r.produce_one(self.seq, time.monotonic() + 0.5):
-                        break   # queue full: keep polling until there is room or stop()
-                    self.seq += 1
-                    sent += 1
-                r.poll(0)
-                ahead = sent / self.rate - (time.monotonic() - t0)
-                if ahead > 0:
-                    time.sleep(min(ahead, 0.1))  # (poll(t) returns at the first event)
-            self.left = r.flush(self.flush_timeout)
-        except Exception as e:  # reported by the test
-            self.error = e
-
-    def stop(self, timeout=120.0):
-        self._stop_ev.set()
-        self.join(timeout)
-        return not self.is_alive()
 
 
 # ---- segment chains in a store (headers and footers only: fast) ----

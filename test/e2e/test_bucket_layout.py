@@ -150,6 +150,7 @@ class BucketLayout(unittest.TestCase):
                     problems.append("%s[%d]: segments end at %d, high watermark %d" % (t, q, expect_off, hi))
                 if by_base and min(by_base) != lo:
                     problems.append("%s[%d]: first segment %d, earliest offset %d" % (t, q, min(by_base), lo))
+        client.close()
         harness.log("checked %d segments in %d keys" % (nsegs, len(keys)))
         self.assertEqual(problems, [], "\n".join(problems[:30]))
         multi = [tq for tq, v in segs.items() if len(v) > 1]

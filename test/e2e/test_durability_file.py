@@ -31,7 +31,10 @@ KILL_MIN_ACKED = int(N * 0.15)  # ... and at least this many acknowledged
 class DurabilityFile(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.broker = du.start_broker(env={"KAFSCALE_AUTO_CREATE_TOPICS": "false"}, name="dur-file")
+        # KAFSCALE_TAIL_BYTES=0: durable data leaves the broker's memory, so
+        # the read-back reads what is in the store.
+        cls.broker = du.start_broker(env={"KAFSCALE_AUTO_CREATE_TOPICS": "false", "KAFSCALE_TAIL_BYTES": "0"},
+                                     name="dur-file")
 
     @classmethod
     def tearDownClass(cls):
@@ -71,6 +74,7 @@ class DurabilityFile(unittest.TestCase):
         t_prod = time.monotonic() - t_start
         self.assertEqual(left, 0, "%d delivery reports still missing after flush" % left)
         self.assertTrue(state["killed"], "the node was never killed")
+        self.assertGreater(state["in_flight"], 0, "no message was in flight when the node was killed")
         after = run.nacked - state["acked"]
         produced_after = N - state["seq"]
         harness.log("produced %d in %.1fs: %d acked (%d after the restart), %d errors, restart took %.1fs; "

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Crash durability on S3 (s3rver on loopback): 200,000 small messages over 4
 partitions, acks=all, retries=0. While producing:
-  1. kill -9 of the flusher alone (the broker's child, by PID): the broker
-     must start a new flusher and hand it every batch that was not durable;
-     producing goes on and no message fails meanwhile (the broker still
-     holds them all);
+  1. kill -9 of the flusher alone (the broker's child, by PID), five times:
+     the broker must start a new flusher and hand it every batch that was
+     not durable; producing goes on and no message fails meanwhile (the
+     broker still holds them all); the new flusher must not write again
+     what its predecessor committed;
   2. later kill -9 of every process of the node (flusher + broker); the
      broker is restarted on the same port, data dir (metadata journals) and
      bucket; producing goes on.
@@ -27,8 +28,8 @@ N = int(os.environ.get("KAFSCALE_DUR_S3_N", "200000"))
 PARTS = 4
 TOPIC = "dur-s3"
 BUCKET = "kafscale-dur"
-KILL_FLUSHER_AT = int(N * 0.25)
-KILL_NODE_AT = int(N * 0.6)
+KILL_FLUSHER_AT = [int(N * f) for f in (0.1, 0.2, 0.3, 0.4, 0.5)]   # flusher alone, 5 times
+KILL_NODE_AT = int(N * 0.65)
 
 
 class DurabilityS3(unittest.TestCase):
@@ -43,6 +44,7 @@ class DurabilityS3(unittest.TestCase):
         cls.s3 = s3rver_harness.S3rver(buckets=[BUCKET], name="s3rver-dur").start()
         env = cls.s3.env(BUCKET)
         env["KAFSCALE_AUTO_CREATE_TOPICS"] = "false"
+        env["KAFSCALE_TAIL_BYTES"] = "0"   # the read-back reads the bucket
         cls.broker = du.start_broker(env=env, name="dur-s3")
 
     @classmethod
@@ -63,31 +65,34 @@ class DurabilityS3(unittest.TestCase):
         t_start = time.monotonic()
 
         def on_progress(seq):
-            if "flusher_killed" not in st and seq >= KILL_FLUSHER_AT:
-                self.assertTrue(run.wait_acked(N // 10, 60), "only %d acknowledged before killing the flusher; "
-                                "errors %r" % (run.nacked, run.errors[:5]))
+            if st["flusher_kills"] < len(KILL_FLUSHER_AT) and seq >= KILL_FLUSHER_AT[st["flusher_kills"]]:
+                if not st["flusher_kills"]:
+                    self.assertTrue(run.wait_acked(N // 20, 60), "only %d acknowledged before killing the flusher; "
+                                    "errors %r" % (run.nacked, run.errors[:5]))
                 old = b.flusher_pids()
                 self.assertEqual(len(old), 1, "want exactly one flusher child, got %r" % old)
+                errors0, produced0 = len(run.errors), run.produced
                 du.kill9(old[0])
-                st.update(flusher_killed=seq, old_flusher=old[0], acked1=run.nacked, errors1=len(run.errors),
-                          produced1=run.produced)
+                st["flusher_kills"] += 1
+                st["old_flushers"].append(old[0])
                 harness.log("kill -9 flusher pid %d at seq %d (%d acked)" % (old[0], seq, run.nacked))
                 new = b.wait_flusher(15, not_pid=old[0])
                 self.assertIsNotNone(new, "the broker did not start a new flusher within 15 s; log tail:\n%s"
                                      % b.log_tail(30))
                 self.assertTrue(b.alive(), "broker died with its flusher; log tail:\n%s" % b.log_tail(30))
-                st["new_flusher"] = new
-                # Everything produced before the kill gets acknowledged.
-                ok = run.wait_acked(st["produced1"] - st["errors1"], 40)
+                # Everything produced before the kill gets acknowledged: the
+                # broker holds what was not durable and hands it over again.
+                ok = run.wait_acked(produced0 - errors0, 40)
                 self.assertTrue(ok, "after the flusher restart only %d of %d acknowledged; errors %r"
-                                % (run.nacked, st["produced1"], run.errors[-5:]))
-            if "node_killed" not in st and seq >= KILL_NODE_AT:
-                self.assertEqual(len(run.errors), st["errors1"],
+                                % (run.nacked, produced0, run.errors[-5:]))
+                self.assertEqual(len(run.errors), st["errors_before_flusher_kills"],
                                  "messages failed after the flusher alone was killed (the broker holds them): %r"
-                                 % run.errors[st["errors1"]:][:5])
-                self.assertTrue(run.wait_acked(st["acked1"] + N // 10, 60),
-                                "producing did not go on after the flusher restart: %d acknowledged"
-                                % run.nacked)
+                                 % run.errors[st["errors_before_flusher_kills"]:][:5])
+            if "node_killed" not in st and seq >= KILL_NODE_AT:
+                self.assertEqual(st["flusher_kills"], len(KILL_FLUSHER_AT))
+                acked = run.nacked
+                self.assertTrue(run.wait_acked(acked + 1, 30),
+                                "producing did not go on after the flusher restarts: %d acknowledged" % run.nacked)
                 fl = du.kill9_node(b)
                 self.assertTrue(fl, "found no flusher to kill")
                 st.update(node_killed=seq, acked2=run.nacked)
@@ -95,6 +100,7 @@ class DurabilityS3(unittest.TestCase):
                 run.poll(0.3)
                 b.restart_same_port()
 
+        st.update(flusher_kills=0, old_flushers=[], errors_before_flusher_kills=0)
         run.produce_range(0, N, deadline=time.monotonic() + 120, on_progress=on_progress)
         left = run.flush(90)
         run.p = None
@@ -108,15 +114,20 @@ class DurabilityS3(unittest.TestCase):
                                 % (after, run.errors[-5:]))
 
         text = b.log_text()
-        self.assertRegex(text, r"kafscale-flusher \(pid %d\) killed by signal 9" % st["old_flusher"],
-                         "broker did not report its flusher's death")
+        for pid in st["old_flushers"]:
+            self.assertRegex(text, r"kafscale-flusher \(pid %d\) killed by signal 9" % pid,
+                             "broker did not report its flusher's death")
         self.assertIn("metadata: restored", text[text.rfind("=== restart"):],
                       "restarted broker did not log its recovery; log tail:\n%s" % b.log_tail(40))
 
         got = du.consume_all(b.bootstrap, TOPIC, PARTS, timeout=90)
         harness.log("read back: %s" % du.summary(run.acked, got))
         problems = du.verify(run.acked, got)
-        self.assertEqual(problems, [], "\n".join(problems))
+        # (A restarted flusher that re-commits offsets its predecessor had
+        # committed logs "straddles committed end"; two segments with one base
+        # offset then share one object key.)
+        hints = [l for l in b.log_text().splitlines() if "straddles" in l]
+        self.assertEqual(problems, [], "\n".join(problems + hints))
 
         # The bucket holds exactly the committed segments: contiguous, paired
         # with their indexes, covering [earliest, high watermark) (uploads of
@@ -125,6 +136,7 @@ class DurabilityS3(unittest.TestCase):
         keys = du.list_bucket(client, BUCKET)
         wm = {q: (got["starts"][q], got["ends"][q]) for q in range(PARTS)}
         chain = du.check_chain(keys, TOPIC, wm, lambda k: du.s3_seg_bounds(client, BUCKET, k))
+        client.close()
         self.assertEqual(chain, [], "segments in the bucket:\n" + "\n".join(chain[:20]))
         other = [k for k in keys if not k.startswith("default/%s/" % TOPIC)]
         self.assertEqual(other, [], "unexpected keys in the bucket")

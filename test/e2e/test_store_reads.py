@@ -10,6 +10,8 @@ segments in the object store (broker/store_read.c).
 - With a tiny KAFSCALE_TAIL_BYTES and read cache, reads come from the store
   while the broker runs, with several consumers at once (coalesced loads, LRU
   eviction).
+- Through the S3 backend (s3rver), a consumer of old data rides out a store
+  outage (retriable KAFKA_STORAGE_ERROR meanwhile) and then reads it all.
 Each test checks the broker's own counters (the `store read:` line it logs at
 exit) to prove the data really came from the store.
 """
@@ -197,6 +199,59 @@ class StoreReadsWhileRunning(harness.BrokerTestCase):
         # 20 MB through a 3 MB cache: loads, evictions, no errors.
         if not (st and st["errors"] == 0 and st["loads"] > 0 and st["evictions"] > 0):
             raise AssertionError("store read counters: %r" % st)
+
+
+class StoreReadsOverS3WithOutage(unittest.TestCase):
+    """The same through the S3 backend (s3rver), with the store down while a
+    consumer reads old data: the partition answers the retriable
+    KAFKA_STORAGE_ERROR meanwhile (the client retries on its own), nothing
+    crashes, and once the store is back the read completes byte-exact."""
+    M = 10000
+
+    @classmethod
+    def setUpClass(cls):
+        import s3rver_harness
+        ok, why = s3rver_harness.available()
+        if not ok:
+            raise unittest.SkipTest(why)
+        cls.s3 = s3rver_harness.S3rver(buckets=["reads"], name="s3rver-store-reads").start()
+        cls.broker = harness.start_broker(
+            env=cls.s3.env("reads", KAFSCALE_AUTO_CREATE_TOPICS="false", KAFSCALE_TAIL_BYTES="1m",
+                           KAFSCALE_S3_MAX_RETRIES="1", KAFSCALE_S3_TIMEOUT_MS="2000"),
+            name="store-reads-s3")
+
+    @classmethod
+    def tearDownClass(cls):
+        status = cls.broker.stop()
+        cls.s3.stop()
+        errs = cls.broker.sanitizer_errors()
+        if status not in (0, -15) or errs:
+            raise AssertionError("exit %r, %s\n%s" % (status, errs, cls.broker.log_tail()))
+        st = store_stats(cls.broker)
+        if not (st and st["loads"] > 0 and st["errors"] > 0):
+            raise AssertionError("store read counters: %r (expected loads and, during the outage, errors)" % st)
+
+    def test_reads_survive_a_store_outage(self):
+        create_topic(self.broker.bootstrap, "s3old")
+        produce(self.broker.bootstrap, "s3old", self.M)
+        self.s3.stop()
+        result = {}
+
+        def run():
+            try:
+                consume(self, self.broker.bootstrap, "s3old", 0, self.M, wait_ms=100, timeout=90)
+                result["r"] = "ok"
+            except BaseException as e:  # reported below
+                result["r"] = repr(e)[:800]
+
+        th = threading.Thread(target=run)
+        th.start()
+        time.sleep(4)  # the consumer meets the outage
+        self.assertTrue(th.is_alive(), "consumer finished while the store was down: %r" % result)
+        self.assertTrue(self.broker.alive())
+        self.s3.start()
+        th.join(120)
+        self.assertEqual(result.get("r"), "ok")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,8 @@
  * Every test file exposes one `Suite *NAME_suite(void)`; this file lists them
  * all in one table and runs them in fork mode (a crash or a sanitizer abort in
  * one test is reported as an error in that test, the others still run).
- * Suites that other work adds are declared weak: until their file exists
- * the symbol is NULL and the suite is skipped, so the runner always links.
- * A new test file adds its suite here (declaration and table row).
+ * A new test file adds its suite here (declaration and table row); a suite
+ * listed here whose file is missing fails the link, never a silent skip.
  *
  *   bin/unit-tests                     every suite (CK_NORMAL summary line)
  *   CK_RUN_SUITE=kbuf bin/unit-tests   one suite (CK_RUN_CASE: one test case)
@@ -19,11 +18,8 @@
 
 typedef Suite *(suite_fn)(void);
 
-suite_fn kbuf_suite, kmsg_suite, batch_suite, config_suite;
-/* Added by other files; weak so the runner builds without them. */
-suite_fn msg_topics_suite __attribute__((weak));
-suite_fn msg_fetch_suite __attribute__((weak));
-suite_fn segment_suite __attribute__((weak));
+suite_fn kbuf_suite, kmsg_suite, batch_suite, config_suite, msg_topics_suite, msg_fetch_suite, segment_suite,
+    objstore_suite, records_suite;
 
 static suite_fn *const suites[] = {
     kbuf_suite,
@@ -33,12 +29,13 @@ static suite_fn *const suites[] = {
     msg_topics_suite,
     msg_fetch_suite,
     segment_suite,
+    objstore_suite,
+    records_suite,
 };
 
 int main(void) {
     SRunner *sr = NULL;
     for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {
-        if (!suites[i]) continue; /* weak suite whose file is not there yet */
         Suite *s = suites[i]();
         if (!sr) sr = srunner_create(s);
         else srunner_add_suite(sr, s);

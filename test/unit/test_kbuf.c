@@ -6,6 +6,7 @@
  * (value checked) and from every shorter prefix (error set, zero value, the
  * reader then stays failed).
  */
+#include <signal.h>
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -616,6 +617,15 @@ START_TEST(writer_grows_across_many_writes) {
 }
 END_TEST
 
+/* Patching a position that kw_reserve() did not hand out is a bug: abort. */
+START_TEST(writer_put_i32_at_past_end_aborts) {
+    kw_t w;
+    kw_init(&w, 0);
+    kw_i32(&w, 0);
+    kw_put_i32_at(&w, w.len - 3, 0x11111111);
+}
+END_TEST
+
 START_TEST(writer_reserve_then_put_i32_at) {
     kw_t w;
     kw_init(&w, 0);
@@ -626,7 +636,6 @@ START_TEST(writer_reserve_then_put_i32_at) {
     ck_assert(memcmp(w.buf + 1, "\0\0\0\0", 4) == 0); /* reserved bytes are zeroed */
     kw_str(&w, true, KSTR_LIT("body"));
     kw_put_i32_at(&w, at, (int32_t)(w.len - at - 4));
-    kw_put_i32_at(&w, w.len - 3, 0x11111111); /* would write past the end: ignored */
     WITH_READER(w.buf, w.len, {
         ck_assert_int_eq(kr_i8(&r), 7);
         ck_assert_int_eq(kr_i32(&r), 5);
@@ -721,6 +730,7 @@ Suite *kbuf_suite(void) {
     tcase_add_test(tc, writer_round_trips_every_primitive);
     tcase_add_test(tc, writer_grows_across_many_writes);
     tcase_add_test(tc, writer_reserve_then_put_i32_at);
+    tcase_add_test_raise_signal(tc, writer_put_i32_at_past_end_aborts, SIGABRT);
     tcase_add_test(tc, writer_refs_are_released_exactly_once_by_reset_and_free);
     suite_add_tcase(s, tc);
     return s;

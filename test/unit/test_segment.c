@@ -63,7 +63,9 @@ static uint8_t *make_batch(int64_t base_offset, int nrec, int64_t ts, size_t *n)
     *n = w.len;
     kw_free(&w);
     batch_info_t bi;
-    ck_assert_int_eq(batch_validate(b, *n, &bi), BATCH_OK);
+    /* Producers never send an empty batch (batch_validate refuses it), but a
+     * segment may hold one (compaction leaves them): frame it all the same. */
+    ck_assert_int_eq(nrec > 0 ? batch_validate(b, *n, &bi) : batch_parse(b, *n, &bi), BATCH_OK);
     return b;
 }
 
