@@ -14,6 +14,7 @@ typedef struct produce_state {
     int64_t deadline_ms;
     int32_t nwait;               /* partitions not durable yet */
     int64_t *need_end;           /* per response partition, in order: end offset to reach, -1 = nothing */
+    uint32_t *generation;        /* the partition's generation when we appended */
 } produce_state_t;
 
 /* Re-checks a parked acks=all request; true when it can be answered. */
@@ -28,6 +29,14 @@ static bool produce_check_durable(kreq_t *req, produce_state_t *st) {
             if (!p) { /* deleted while we waited */
                 rp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 rp->base_offset = -1;
+                st->need_end[k] = -1;
+                continue;
+            }
+            if (p->generation != st->generation[k]) {
+                /* Our batches were dropped (see flush_link.c reconcile). */
+                rp->error_code = KERR_NOT_LEADER_OR_FOLLOWER;
+                rp->base_offset = -1;
+                rp->error_message = KSTR_LIT("The batch was not made durable; retry");
                 st->need_end[k] = -1;
                 continue;
             }
@@ -80,8 +89,9 @@ kh_result_t api_produce(kreq_t *req) {
     int32_t nparts = 0;
     for (int32_t i = 0; i < in.topics.count; i++) nparts += KARR_AT(in.topics, produce_req_topic_t, i)->partitions.count;
     st->need_end = karena_alloc(&req->arena, sizeof(int64_t) * (size_t)(nparts > 0 ? nparts : 1));
+    st->generation = karena_alloc(&req->arena, sizeof(uint32_t) * (size_t)(nparts > 0 ? nparts : 1));
     produce_resp_topic_t *rtopics = KARR_NEW(&req->arena, resp->topics, produce_resp_topic_t, in.topics.count);
-    if (!st->need_end || (!rtopics && in.topics.count > 0)) return KH_CLOSE;
+    if (!st->need_end || !st->generation || (!rtopics && in.topics.count > 0)) return KH_CLOSE;
     int32_t k = 0;
     bool wait = false;
     for (int32_t i = 0; i < in.topics.count; i++) {
@@ -121,6 +131,7 @@ kh_result_t api_produce(kreq_t *req) {
             rp->log_start_offset = part->log.start_offset;
             if (in.acks == -1 && part->log.hw < part->log.next_offset) {
                 st->need_end[k] = part->log.next_offset;
+                st->generation[k] = part->generation;
                 wait = true;
             }
         }

@@ -185,6 +185,7 @@ typedef struct partition {
     pseg_t *segs;            /* committed segments; offsets below the in-memory log come from here */
     size_t nsegs, segs_cap;
     int64_t unflushed_bytes; /* bytes appended but not yet durable */
+    uint32_t generation;     /* bumped when unflushed batches are dropped (see flush_link.c) */
 } partition_t;
 
 /* First offset held in memory (data below it is read from the store). */
@@ -263,6 +264,9 @@ void flink_send_topic(topic_t *t);
 void flink_send_delete(const char *name);
 void flink_append(partition_t *p, int64_t from);
 void flink_flush_hint(void);
+/* fn runs once, when the flusher first reports READY (the node can take writes). */
+void flink_on_first_ready(void (*fn)(void));
+void topics_reload_segments(void);
 bool flink_ready(void);
 bool flink_store_healthy(void);
 const char *flink_store_message(void);

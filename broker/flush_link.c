@@ -43,7 +43,11 @@ static struct {
     struct event *sigchld_ev;
     bool store_healthy;
     char store_msg[256];
+    bool ever_ready;
+    void (*on_first_ready)(void);
 } L;
+
+static void link_down(const char *why);
 
 bool flink_store_healthy(void) { return L.store_healthy; }
 const char *flink_store_message(void) { return L.store_msg; }
@@ -68,6 +72,7 @@ void flink_send_topic(topic_t *t) {
     if (!L.ready) return;
     frame_begin(&scratch, FP_TOPIC);
     kw_str(&scratch, false, kstr_c(t->name));
+    kw_raw(&scratch, t->id.b, 16);
     kw_i32(&scratch, t->npartitions);
     kw_i64(&scratch, t->config.retention_ms);
     kw_i64(&scratch, t->config.retention_bytes);
@@ -188,6 +193,66 @@ void partition_set_log_start(partition_t *p, int64_t start) {
     if (p->log.next_offset < start) p->log.next_offset = start;
 }
 
+/* Drops a partition's batches at and above `from` (never durable) and moves
+ * it to `end`: what the flusher reports committed is the truth. */
+static void partition_reset(partition_t *p, int64_t end) {
+    plog_t *l = &p->log;
+    int64_t dropped = 0;
+    while (l->count) {
+        pbatch_t *b = &l->batches[(l->head + l->count - 1) % l->cap];
+        if (b->base_offset < l->hw) break;
+        pchunk_t *c = b->chunk;
+        dropped += b->len;
+        l->count--;
+        /* The log's reference on a chunk goes with its last batch (the
+         * current chunk keeps its own). */
+        bool last_of_chunk = !l->count || l->batches[(l->head + l->count - 1) % l->cap].chunk != c;
+        if (last_of_chunk && c != l->cur) pchunk_release(c);
+    }
+    l->bytes -= dropped;
+    g_broker.mem_bytes -= dropped;
+    g_broker.unflushed_bytes -= p->unflushed_bytes;
+    p->unflushed_bytes = 0;
+    l->hw = l->next_offset = end;
+    p->generation++; /* producers waiting on the dropped batches get an error */
+    kreq_wake_parked();
+}
+
+void topics_reload_segments(void);
+
+/* READY: the flusher's committed end of every partition it knows. Our view
+ * can be behind it (the flusher committed a cycle but died before telling us)
+ * — then those batches are durable. It can also be ahead of everything we
+ * hold (a previous incarnation's flusher committed after we loaded metadata);
+ * then our unflushed batches were never acknowledged as durable and are
+ * dropped, and waiting producers are told to retry. */
+static int reconcile(kr_t *r) {
+    int32_t n = kr_i32(r);
+    bool reload = false;
+    for (int32_t i = 0; i < n && !r->err; i++) {
+        partition_t *p = part_of(r);
+        int64_t end = kr_i64(r);
+        int64_t start = kr_i64(r);
+        if (r->err || !p) continue;
+        if (start > p->log.start_offset) partition_set_log_start(p, start);
+        if (end <= p->log.hw) continue;
+        reload = true;
+        if (end <= p->log.next_offset) {
+            partition_committed(p, end);
+        } else {
+            log_warn("%s[%d]: committed end %lld is past our log end %lld: dropping %lld unflushed offset(s)",
+                     p->topic->name, p->index, (long long)end, (long long)p->log.next_offset,
+                     (long long)(p->log.next_offset - p->log.hw));
+            partition_reset(p, end);
+        }
+    }
+    if (r->err) return -1;
+    if (reload) topics_reload_segments();
+    return 0;
+}
+
+void flink_on_first_ready(void (*fn)(void)) { L.on_first_ready = fn; }
+
 static void on_durable(kr_t *r) {
     partition_t *p = part_of(r);
     int64_t end = kr_i64(r);
@@ -204,9 +269,14 @@ static void on_durable(kr_t *r) {
 static void on_frame(uint8_t type, kr_t *r) {
     switch (type) {
     case FP_READY: {
+        if (reconcile(r) != 0) { link_down("malformed READY from the flusher"); return; }
         L.ready = true;
         L.restart_backoff_ms = 100;
         log_info("flusher link up");
+        if (!L.ever_ready) {
+            L.ever_ready = true;
+            if (L.on_first_ready) L.on_first_ready();
+        }
         frame_begin(&scratch, FP_HELLO);
         kw_u32(&scratch, FPROTO_VERSION);
         kw_i32(&scratch, g_broker.cfg.node_id);
@@ -264,7 +334,7 @@ static void read_cb(struct bufferevent *bev, void *arg) {
         uint8_t szb[4];
         if (evbuffer_copyout(in, szb, 4) < 4) return;
         uint32_t len = kbe32(szb);
-        if (len < 1 || len > (1u << 20)) { link_down("bad frame from the flusher"); return; }
+        if (len < 1 || len > FPROTO_MAX_FRAME) { link_down("bad frame from the flusher"); return; }
         if (evbuffer_get_length(in) < 4 + (size_t)len) return;
         evbuffer_drain(in, 4);
         uint8_t *frame = evbuffer_pullup(in, len);
@@ -403,8 +473,13 @@ void flink_shutdown(int64_t deadline_ms) {
             for (int32_t i = 0; i < t->npartitions; i++)
                 unflushed += t->partitions[i].log.next_offset - t->partitions[i].log.hw;
         if (!unflushed) break;
-        if (L.ready) flink_flush_hint();
-        else if (!L.bev) retry_cb(-1, 0, NULL);
+        if (L.ready) {
+            flink_flush_hint();
+        } else {
+            /* The flusher went away (e.g. the same SIGTERM reached it): bring it back to flush the rest. */
+            if (L.supervise && L.pid == 0) start_flusher();
+            if (!L.bev) try_connect();
+        }
         struct timeval tv = {0, 20000};
         event_base_loopexit(g_broker.base, &tv);
         event_base_dispatch(g_broker.base);

@@ -36,6 +36,16 @@ static void load_config(broker_config_t *cfg) {
     cfg->tail_bytes = env_size("KAFSCALE_TAIL_BYTES", 256LL << 20, 0, 1LL << 40);
 }
 
+static void start_listening(void) {
+    if (conn_listen() != 0) {
+        log_error("cannot open the Kafka listener; exiting");
+        exit(1);
+    }
+    log_info("kafscale-broker %d listening on %s:%d, advertised as %s:%d", g_broker.cfg.node_id,
+             g_broker.cfg.listen_host[0] ? g_broker.cfg.listen_host : "*", g_broker.cfg.listen_port,
+             g_broker.cfg.advertised_host, g_broker.cfg.advertised_port);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
     log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     g_broker.stopping = true;
@@ -60,17 +70,18 @@ int main(int argc, char **argv) {
     g_broker.start_ms = now_ms();
     topics_init();
     if (topics_load() != 0) return 1;
-    if (flink_init() != 0) return 1;
     if (store_read_init() != 0) return 1;
-    if (conn_listen() != 0) return 1;
+    /* Clients are let in once the flusher reported what is committed: before
+     * that, offsets assigned from our metadata could collide with a cycle a
+     * previous flusher was still committing. */
+    flink_on_first_ready(start_listening);
+    if (flink_init() != 0) return 1;
     struct event *sigint = evsignal_new(g_broker.base, SIGINT, on_signal, NULL);
     struct event *sigterm = evsignal_new(g_broker.base, SIGTERM, on_signal, NULL);
     evsignal_add(sigint, NULL);
     evsignal_add(sigterm, NULL);
 
-    log_info("kafscale-broker %d listening on %s:%d, advertised as %s:%d", g_broker.cfg.node_id,
-             g_broker.cfg.listen_host[0] ? g_broker.cfg.listen_host : "*", g_broker.cfg.listen_port,
-             g_broker.cfg.advertised_host, g_broker.cfg.advertised_port);
+    log_info("kafscale-broker %d starting; waiting for the flusher before taking clients", g_broker.cfg.node_id);
     event_base_dispatch(g_broker.base);
 
     /* Stop taking requests, make everything accepted durable, then stop. */

@@ -75,9 +75,9 @@ int plog_append(plog_t *l, const uint8_t *batch, uint32_t len, int64_t base, int
     if (!l->cur || l->cur->cap - l->cur->len < len) {
         pchunk_t *c = pchunk_new(len > PCHUNK_SIZE ? len : PCHUNK_SIZE);
         if (!c) return -1;
-        /* The old current chunk's reference now belongs to its batches
-         * (an empty one has none and goes now). */
-        if (l->cur && l->cur->len == 0) pchunk_release(l->cur);
+        /* The old current chunk's reference now belongs to its batches; one
+         * no batch points into (empty, or all trimmed or dropped) goes now. */
+        if (l->cur && !(l->count && batch_at(l, l->count - 1)->chunk == l->cur)) pchunk_release(l->cur);
         l->cur = c;
     }
     pchunk_t *c = l->cur;

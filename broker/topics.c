@@ -105,6 +105,12 @@ static void load_topic(void *arg, const meta_topic_t *mt) {
 static void load_segment(void *arg, const meta_segment_t *s) {
     partition_t *p = partition_find(kstr_c(s->topic), s->partition);
     if (!p) return;
+    static const uint8_t zero[16];
+    if (memcmp(s->topic_id, zero, 16) && memcmp(s->topic_id, p->topic->id.b, 16)) return; /* an older same-name topic */
+    if (arg) { /* reload: only learn segments, offsets come from the flusher */
+        partition_add_segment(p, &(pseg_t){s->base_offset, s->last_offset, s->size, s->max_timestamp});
+        return;
+    }
     partition_add_segment(p, &(pseg_t){s->base_offset, s->last_offset, s->size, s->max_timestamp});
     if (s->last_offset + 1 > p->log.next_offset) {
         p->log.next_offset = p->log.hw = s->last_offset + 1;
@@ -115,6 +121,14 @@ static void load_segment(void *arg, const meta_segment_t *s) {
 static void load_log_start(void *arg, const char *topic, int32_t partition, int64_t start) {
     partition_t *p = partition_find(kstr_c(topic), partition);
     if (p) partition_set_log_start(p, start);
+}
+
+/* Re-reads the committed segments (after the flusher reported commits we had
+ * not heard of), so that reads of them find them. */
+void topics_reload_segments(void) {
+    char err[512];
+    meta_load_cb_t cb = {NULL, load_segment, NULL, (void *)1};
+    if (meta && meta_load(meta, &cb, err, sizeof err)) log_warn("metadata: %s", err);
 }
 
 int topics_load(void) {

@@ -31,6 +31,7 @@ typedef struct meta_topic {
 
 typedef struct meta_segment {
     char topic[250];
+    uint8_t topic_id[16];  /* the topic's id: a same-name topic created later is another topic */
     int32_t partition;
     int32_t leader_epoch;
     int64_t base_offset, last_offset;

@@ -214,10 +214,15 @@ static void seg_from_json(json_t *o, meta_segment_t *s) {
     s->size = json_integer_value(json_object_get(o, "sz"));
     s->max_timestamp = json_integer_value(json_object_get(o, "mt"));
     s->created_ms = json_integer_value(json_object_get(o, "c"));
+    hex_to_id(json_string_value(json_object_get(o, "id")), s->topic_id);
 }
 
+static void id_to_hex(const uint8_t id[16], char out[33]);
+
 static json_t *seg_to_json(const meta_segment_t *s) {
-    return json_pack("{s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:I}", "tp", s->topic, "p", (int)s->partition, "e",
+    char hex[33];
+    id_to_hex(s->topic_id, hex);
+    return json_pack("{s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:I}", "tp", s->topic, "id", hex, "p", (int)s->partition, "e",
                      (int)s->leader_epoch, "b", (json_int_t)s->base_offset, "l", (json_int_t)s->last_offset, "sz",
                      (json_int_t)s->size, "mt", (json_int_t)s->max_timestamp, "c", (json_int_t)s->created_ms);
 }
@@ -333,7 +338,7 @@ static int do_replay(meta_t *m, replay_t *r, char *err, size_t errsz) {
         replay_free(r);
         return -1;
     }
-    qsort(r->segs, r->nsegs, sizeof *r->segs, seg_cmp);
+    if (r->nsegs) qsort(r->segs, r->nsegs, sizeof *r->segs, seg_cmp);
     return 0;
 }
 

@@ -250,6 +250,7 @@ void flusher_cycle(void) {
                                        .size = (int64_t)j->res.size, .max_timestamp = j->res.max_timestamp,
                                        .created_ms = t0};
             snprintf(j->meta.topic, sizeof j->meta.topic, "%s", p->topic->name);
+            memcpy(j->meta.topic_id, p->topic->id, 16);
             njobs++;
         }
     }
@@ -336,8 +337,23 @@ cleanup:
     F.retry_backoff_ms = failed ? (F.retry_backoff_ms < 2000 ? F.retry_backoff_ms * 2 : 2000) : 100;
 }
 
+static void broker_read_cb(struct bufferevent *bev, void *arg);
+
+/* Takes in everything the broker has sent so far, so one cycle carries it. */
+static void drain_broker(void) {
+    if (!F.broker) return;
+    evutil_socket_t fd = bufferevent_getfd(F.broker);
+    struct evbuffer *in = bufferevent_get_input(F.broker);
+    for (int i = 0; i < 64; i++) {
+        int n = evbuffer_read(in, fd, 4 << 20);
+        if (n <= 0) break;
+    }
+    broker_read_cb(F.broker, NULL);
+}
+
 static void cycle_cb(evutil_socket_t fd, short what, void *arg) {
     F.cycle_scheduled = false;
+    drain_broker();
     flusher_cycle();
 }
 
@@ -365,15 +381,25 @@ static void on_append(kr_t *r) {
     if (!t) return;
     fpart_t *p = &t->parts[partition];
     p->leader_epoch = epoch;
+    const uint8_t *data = r->p;
     size_t n = kr_left(r);
     if (last < p->committed_end) {
         /* Already durable (we restarted, the broker re-sent): say so again. */
         send_durable(p, NULL);
         return;
     }
-    if (base < p->committed_end + 0 && p->len == 0) {
-        log_warn("%s[%d]: batch at %lld straddles committed end %lld", t->name, partition, (long long)base,
-                 (long long)p->committed_end);
+    if (base < p->committed_end) {
+        /* The frame straddles the committed end (a predecessor committed part
+         * of it): skip the batches that are already in segments. */
+        while (n > 0) {
+            batch_info_t bi;
+            if (batch_parse(data, n, &bi) != BATCH_OK) { log_error("%s[%d]: bad batch in APPEND", t->name, partition); return; }
+            if (bi.base_offset + bi.last_offset_delta >= p->committed_end) break;
+            data += bi.length;
+            n -= (size_t)bi.length;
+        }
+        send_durable(p, NULL);
+        if (!n) return;
     }
     if (p->len + n > p->cap) {
         size_t cap = p->cap ? p->cap : 64 * 1024;
@@ -383,7 +409,7 @@ static void on_append(kr_t *r) {
         p->buf = nb;
         p->cap = cap;
     }
-    memcpy(p->buf + p->len, r->p, n);
+    memcpy(p->buf + p->len, data, n);
     p->len += n;
     F.pending_bytes += n;
     mark_dirty(p);
@@ -393,6 +419,29 @@ static void on_append(kr_t *r) {
 }
 
 static void delete_topic_objects(const char *topic);
+
+/* READY carries what is committed, so that the broker starts from the truth:
+ * u32 count, then per partition: topic, partition, committed end, log start. */
+static void send_ready(void) {
+    kw_t w;
+    kw_init(&w, 4096);
+    size_t count_at = kw_reserve(&w, 4);
+    int32_t count = 0;
+    for (int b = 0; b < FTOPIC_BUCKETS; b++)
+        for (ftopic_t *t = F.topics[b]; t; t = t->next)
+            for (int32_t i = 0; i < t->np; i++) {
+                fpart_t *p = &t->parts[i];
+                if (!p->committed_end && !p->log_start) continue;
+                kw_str(&w, false, kstr_c(t->name));
+                kw_i32(&w, p->partition);
+                kw_i64(&w, p->committed_end);
+                kw_i64(&w, p->log_start);
+                count++;
+            }
+    kw_put_i32_at(&w, count_at, count);
+    send_frame(FP_READY, w.buf, w.len);
+    kw_free(&w);
+}
 
 static void on_frame(uint8_t type, kr_t *r) {
     switch (type) {
@@ -404,11 +453,13 @@ static void on_frame(uint8_t type, kr_t *r) {
     }
     case FP_TOPIC: {
         kstr_t name = kr_str(r, false);
+        const uint8_t *id = kr_take(r, 16);
         int32_t np = kr_i32(r);
         int64_t rms = kr_i64(r), rbytes = kr_i64(r), segb = kr_i64(r);
         if (r->err || name.len <= 0 || np <= 0) { log_error("malformed TOPIC from broker"); return; }
         ftopic_t *t = topic_ensure(name.p, (size_t)name.len, np);
         if (!t) return;
+        memcpy(t->id, id, 16);
         t->retention_ms = rms;
         t->retention_bytes = rbytes;
         t->segment_bytes = segb > 0 && segb < F.segment_bytes ? segb : F.segment_bytes;
@@ -484,7 +535,9 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     F.broker = bufferevent_socket_new(F.base, fd, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(F.broker, broker_read_cb, NULL, broker_event_cb, NULL);
     bufferevent_enable(F.broker, EV_READ | EV_WRITE);
-    send_frame(FP_READY, NULL, 0);
+    /* Read what the broker sends in large gulps: a cycle takes all of it. */
+    bufferevent_set_max_single_read(F.broker, 4 << 20);
+    send_ready();
     if (!F.store_healthy) {
         F.store_healthy = true; /* so that the next call sends the state */
         set_store_health(false, "object store failing");
@@ -540,11 +593,23 @@ static void retention_cb(evutil_socket_t fd, short what, void *arg) {
 
 static void load_topic_cb(void *arg, const meta_topic_t *mt) {
     ftopic_t *t = topic_ensure(mt->name, strlen(mt->name), mt->npartitions);
-    if (t) t->from_meta = true;
+    if (!t) return;
+    t->from_meta = true;
+    memcpy(t->id, mt->id, 16);
+}
+
+static bool id_zero(const uint8_t id[16]) {
+    static const uint8_t z[16];
+    return !memcmp(id, z, 16);
 }
 
 static void load_segment_cb(void *arg, const meta_segment_t *s) {
-    ftopic_t *t = topic_ensure(s->topic, strlen(s->topic), s->partition + 1);
+    ftopic_t *t = topic_get(s->topic, strlen(s->topic));
+    if (t && t->from_meta && !id_zero(s->topic_id) && memcmp(t->id, s->topic_id, 16)) {
+        t->stale_segments = true; /* an older topic of the same name */
+        return;
+    }
+    t = topic_ensure(s->topic, strlen(s->topic), s->partition + 1);
     if (t) part_add_seg(&t->parts[s->partition], s);
 }
 
@@ -636,7 +701,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
     log_info("received %s: flushing what is pending, then exiting", sig == SIGINT ? "SIGINT" : "SIGTERM");
     F.stopping = true;
     /* Take in whatever the broker already sent, then flush it all. */
-    if (F.broker) broker_read_cb(F.broker, NULL);
+    drain_broker();
     for (int tries = 0; F.dirty && tries < 20; tries++) flusher_cycle();
     event_base_loopexit(F.base, NULL);
 }
@@ -677,6 +742,18 @@ int flusher_main(void) {
                 topic_drop(t);
                 meta_drop_topic_segments(F.meta, tn);
                 delete_topic_objects(tn);
+            } else if (t->stale_segments) {
+                /* Deleted and created again while we were down: the old
+                 * topic's segments go before the new one writes any. */
+                log_info("topic %s was re-created: removing the previous topic's segments", t->name);
+                meta_drop_topic_segments(F.meta, t->name);
+                delete_topic_objects(t->name);
+                for (int32_t i = 0; i < t->np; i++) {
+                    fpart_t *fp = &t->parts[i];
+                    fp->nsegs = 0;
+                    fp->committed_end = fp->log_start = 0;
+                }
+                t->stale_segments = false;
             }
             t = next;
         }

@@ -37,6 +37,8 @@ typedef struct ftopic {
     int64_t retention_ms, retention_bytes, segment_bytes;
     bool known;                 /* the broker told us its configs */
     bool from_meta;
+    uint8_t id[16];             /* topic id (from metadata or the broker) */
+    bool stale_segments;        /* metadata holds segments of an older topic of this name */
     struct ftopic *next;
 } ftopic_t;
 

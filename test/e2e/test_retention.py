@@ -188,10 +188,15 @@ class RecreateWhileFlusherDown(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.broker = du.start_broker(env={"KAFSCALE_AUTO_CREATE_TOPICS": "false", "KAFSCALE_SUPERVISE": "0"},
-                                     name="recreate")
+        # The broker opens its Kafka port once the flusher is up, so the
+        # flusher starts first.
+        cls.broker = du.Broker(env={"KAFSCALE_AUTO_CREATE_TOPICS": "false", "KAFSCALE_SUPERVISE": "0"},
+                               name="recreate")
+        harness._all_brokers.append(cls.broker)
         cls.flusher_bin = os.environ.get("KAFSCALE_FLUSHER_BIN") or os.path.join(
             os.path.dirname(harness.BROKER_BIN), "kafscale-flusher")
+        cls.start_flusher()
+        cls.broker.start(timeout=15.0)
 
     @classmethod
     def tearDownClass(cls):
@@ -202,7 +207,10 @@ class RecreateWhileFlusherDown(unittest.TestCase):
     @classmethod
     def start_flusher(cls):
         cls.flusher_log = open(os.path.join(cls.broker.dir, "flusher.log"), "ab")
-        cls.flusher = subprocess.Popen([cls.flusher_bin], env=cls.broker.env(), stdin=subprocess.DEVNULL,
+        env = dict(os.environ)
+        env.update(cls.broker.extra_env)
+        env.update({"KAFSCALE_DATA_DIR": cls.broker.data_dir, "KAFSCALE_LOG_LEVEL": "info"})
+        cls.flusher = subprocess.Popen([cls.flusher_bin], env=env, stdin=subprocess.DEVNULL,
                                        stdout=cls.flusher_log, stderr=cls.flusher_log, start_new_session=True)
 
     @classmethod
@@ -215,7 +223,6 @@ class RecreateWhileFlusherDown(unittest.TestCase):
 
     def test_delete_recreate_while_flusher_down(self):
         b, topic = self.broker, "recreated"
-        self.start_flusher()
         self.assertEqual(du.create_topics(b.bootstrap, [(topic, 1, {})]), {})
         r1 = du.ProduceRun(b.bootstrap, topic, 1)
         r1.produce_range(0, 1000)
@@ -232,8 +239,8 @@ class RecreateWhileFlusherDown(unittest.TestCase):
         wm = du.watermarks(b.bootstrap, topic, 1)[0]
         self.stop_flusher()
         b.stop()
-        b.restart_same_port()
         self.start_flusher()
+        b.restart_same_port()
         got = du.consume_all(b.bootstrap, topic, 1, timeout=15)
         problems = du.verify(r2.acked, got)
         if wm != (0, 10):

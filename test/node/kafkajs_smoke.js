@@ -136,7 +136,13 @@ async function main () {
     }
     summary.sent = sent
 
-    const after = await admin.fetchTopicOffsets(topic)
+    // acks=1 answers before the batch is durable; the high watermark (what
+    // consumers and ListOffsets see) follows within a flush interval.
+    let after = await admin.fetchTopicOffsets(topic)
+    for (let i = 0; i < 50 && !after.every(p => p.high === String(sent[p.partition])); i++) {
+      await new Promise(r => setTimeout(r, 100))
+      after = await admin.fetchTopicOffsets(topic)
+    }
     summary.offsetsAfter = after
     for (const p of after) {
       check(p.high === String(sent[p.partition]) && p.offset === p.high && p.low === '0',
