@@ -19,7 +19,7 @@
 typedef Suite *(suite_fn)(void);
 
 suite_fn kbuf_suite, kmsg_suite, batch_suite, config_suite, msg_topics_suite, msg_fetch_suite, segment_suite,
-    objstore_suite, records_suite;
+    objstore_suite, records_suite, store_read_suite;
 
 static suite_fn *const suites[] = {
     kbuf_suite,
@@ -31,6 +31,7 @@ static suite_fn *const suites[] = {
     segment_suite,
     objstore_suite,
     records_suite,
+    store_read_suite,
 };
 
 int main(void) {
