@@ -81,8 +81,8 @@ typedef struct kreq {
     kreq_hdr_t hdr;
     const api_def_t *api;
     bool flexible;               /* body (and header v2/v1) are flexible */
-    uint8_t *frame;              /* the request frame, owned by the request */
-    size_t frame_len;
+    uint8_t *frame;              /* the request frame, owned by the request (kept for reuse) */
+    size_t frame_len, frame_cap;
     kr_t body;                   /* reader positioned at the body */
     karena_t arena;              /* decoded arrays; reset when the request ends */
     kw_t resp;                   /* response body */

@@ -3,6 +3,7 @@
 #include "broker.h"
 #include "config.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,10 @@ int main(int argc, char **argv) {
         return 0;
     }
     log_init("broker");
+    /* Keep freed memory in the heap instead of returning it: big produce
+     * frames and log chunks would otherwise fault fresh pages every time. */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     load_config(&g_broker.cfg);
     signal(SIGPIPE, SIG_IGN);
     mkdir(g_broker.cfg.data_dir, 0755);
