@@ -35,6 +35,7 @@
  * read_uncommitted sees (the last stable offset is the high watermark).
  */
 #include "broker.h"
+#include "metrics.h"
 #include "msg_fetch.h"
 #include "store_read.h"
 
@@ -182,6 +183,42 @@ static int64_t gather(kreq_t *req, fetch_state_t *st, bool *any_error, int *load
     return total;
 }
 
+/* Records in whole batches (as Fetch sends them): the count field of each
+ * batch header (offset 57), piece by piece. */
+static int64_t records_in(const krecords_t *rec) {
+    int64_t n = 0;
+    kiov_t one = {rec->p, rec->len > 0 ? (uint32_t)rec->len : 0};
+    const kiov_t *iov = rec->niov > 0 ? rec->iov : &one;
+    int32_t niov = rec->niov > 0 ? rec->niov : 1;
+    for (int32_t i = 0; i < niov; i++)
+        for (uint32_t pos = 0; iov[i].p && pos + 61 <= iov[i].len;) {
+            n += (int32_t)kbe32(iov[i].p + pos + 57);
+            pos += 12 + kbe32(iov[i].p + pos + 8);
+        }
+    return n;
+}
+
+/* Counts a finished response (metrics.h): bytes and records per topic, and
+ * the partitions' error codes. */
+static void count_response(kreq_t *req, const fetch_state_t *st) {
+    for (int32_t i = 0; i < st->resp.responses.count; i++) {
+        const fetch_resp_topic_t *rt = KARR_AT(st->resp.responses, fetch_resp_topic_t, i);
+        char name[256] = "";
+        for (int32_t j = 0; j < rt->partitions.count; j++) {
+            const fetch_resp_part_t *rp = KARR_AT(rt->partitions, fetch_resp_part_t, j);
+            metrics_count_error("Fetch", rp->error_code);
+            if (rp->records.len <= 0) continue;
+            if (!name[0]) {
+                const topic_t *t = req->hdr.api_version >= 13 ? topic_by_id(&rt->topic_id) : NULL;
+                if (t) snprintf(name, sizeof name, "%s", t->name);
+                else kstr_cpy(name, sizeof name, rt->topic);
+            }
+            metrics_add(M_FETCH_BYTES, rp->records.len, name);
+            metrics_add(M_FETCH_RECORDS, (double)records_in(&rp->records), name);
+        }
+    }
+}
+
 kh_result_t api_fetch(kreq_t *req) {
     fetch_state_t *st = req->state;
     if (!st) {
@@ -225,5 +262,6 @@ kh_result_t api_fetch(kreq_t *req) {
             if (remaining_ms > 0) return kreq_park(req, remaining_ms); /* drops the holds gathered */
         }
     }
+    count_response(req, st);
     return kreq_respond(req, &fetch_resp_schema, &st->resp);
 }

@@ -6,6 +6,7 @@
  * times out after the request's timeout_ms with REQUEST_TIMED_OUT).
  * Batches stay opaque bytes throughout. */
 #include "broker.h"
+#include "metrics.h"
 #include "msg_produce.h"
 
 /* What a parked acks=all request waits for. */
@@ -30,6 +31,7 @@ static bool produce_check_durable(kreq_t *req, produce_state_t *st) {
                 rp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 rp->base_offset = -1;
                 st->need_end[k] = -1;
+                metrics_count_error("Produce", rp->error_code);
                 continue;
             }
             if (p->generation != st->generation[k]) {
@@ -38,6 +40,7 @@ static bool produce_check_durable(kreq_t *req, produce_state_t *st) {
                 rp->base_offset = -1;
                 rp->error_message = KSTR_LIT("The batch was not made durable; retry");
                 st->need_end[k] = -1;
+                metrics_count_error("Produce", rp->error_code);
                 continue;
             }
             if (p->log.hw >= st->need_end[k]) {
@@ -49,6 +52,7 @@ static bool produce_check_durable(kreq_t *req, produce_state_t *st) {
                 rp->error_code = KERR_REQUEST_TIMED_OUT;
                 rp->error_message = KSTR_LIT("Not durable in the object store within the request timeout");
                 st->need_end[k] = -1;
+                metrics_count_error("Produce", rp->error_code);
                 continue;
             }
             waiting++;
@@ -122,6 +126,7 @@ kh_result_t api_produce(kreq_t *req) {
             }
             rp->error_code = err;
             if (err) {
+                metrics_count_error("Produce", err);
                 if (msg) rp->error_message = kstr_c(msg);
                 log_debug("produce to %.*s[%d] refused: %s", t->name.len > 0 ? t->name.len : 0, t->name.p, p->index,
                           kafka_err_name(err));

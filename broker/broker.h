@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/types.h>
 #include <event2/event.h>
 
 #include "kafka.h"
@@ -238,6 +239,14 @@ partition_t *partition_find(kstr_t topic, int32_t index);
 int16_t topic_create(kstr_t name, int32_t npartitions, const kstr_t *config_names, const kstr_t *config_values,
                      int nconfigs, bool validate_only, topic_t **out, const char **errmsg);
 int16_t topic_delete(kstr_t name);
+/* Replaces t's configs with cfg (already validated), writes the topic to the
+ * metadata store and sends it to the flusher (retention, segment size).
+ * Returns KERR_NONE, or KAFKA_STORAGE_ERROR with the old configs kept. */
+int16_t topic_set_config(topic_t *t, const topic_config_t *cfg, const char **errmsg);
+/* Grows t to `count` partitions, persists it and tells the flusher;
+ * INVALID_PARTITIONS unless count is above the current count (and at most
+ * 100000). validate_only only checks. errmsg: static storage. */
+int16_t topic_add_partitions(topic_t *t, int32_t count, bool validate_only, const char **errmsg);
 /* Iteration in creation order. */
 topic_t *topics_first(void);
 topic_t *topics_next(topic_t *t);
@@ -262,14 +271,25 @@ int flink_init(void);
 void flink_shutdown(int64_t deadline_ms);
 void flink_send_topic(topic_t *t);
 void flink_send_delete(const char *name);
+/* DeleteRecords: the flusher records `start` as p's log start offset and
+ * deletes the segments wholly below it (then reports LOGSTART). */
+void flink_send_delete_records(partition_t *p, int64_t start);
 void flink_append(partition_t *p, int64_t from);
 void flink_flush_hint(void);
 /* fn runs once, when the flusher first reports READY (the node can take writes). */
 void flink_on_first_ready(void (*fn)(void));
 void topics_reload_segments(void);
 bool flink_ready(void);
+pid_t flink_flusher_pid(void); /* the supervised flusher, 0 when none runs (or KAFSCALE_SUPERVISE=0) */
 bool flink_store_healthy(void);
 const char *flink_store_message(void);
+
+/* cache_link.c: kafscale-cached and its shm ring (see that file). init
+ * before store_read_init() (it installs store_read's front), shutdown after
+ * store_read_shutdown(). */
+int cache_link_init(void);
+void cache_link_shutdown(void);
+bool cache_link_up(void);
 
 /* metadata (topics journal), topics.c */
 int topics_load(void);
@@ -290,6 +310,7 @@ typedef struct broker {
     struct kconn_list *conns;
     int nconns;
     bool stopping;
+    bool draining;               /* DrainPartitions (broker/http.c): produce answers NOT_LEADER_OR_FOLLOWER */
     int64_t start_ms;
 } broker_t;
 
@@ -305,5 +326,15 @@ void conn_shutdown(void);
 /* API handlers (one file each). */
 kh_fn api_produce, api_fetch, api_list_offsets, api_metadata, api_api_versions, api_create_topics,
     api_delete_topics;
+kh_fn api_describe_configs, api_alter_configs, api_incremental_alter_configs, api_create_partitions,
+    api_delete_records, api_offset_for_leader_epoch, api_describe_cluster;
+/* api_describe_configs.c: broker resources of the config APIs (read-only).
+ * Checks the resource name (this broker's id, or "" for cluster defaults) and
+ * refuses a change of config `name`; returns the Kafka error and *msg (in
+ * the request arena). */
+int16_t broker_config_refuse_change(kreq_t *req, kstr_t resource_name, kstr_t name, kstr_t *msg);
+/* Checks a BROKER resource name: KERR_NONE when it is this broker's id or
+ * empty (cluster-wide defaults), else INVALID_REQUEST with *msg. */
+int16_t broker_config_check_resource(kreq_t *req, kstr_t resource_name, kstr_t *msg);
 
 #endif

@@ -21,6 +21,7 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 
+#include "metrics.h"
 #include "msg_api_versions.h"
 
 #define KCONN_MAGIC 0x6b636f6eu   /* "kcon" */
@@ -209,6 +210,10 @@ void kreq_finish(kreq_t *req, kh_result_t res) {
     kconn_t *c = req->conn;
     req->done = true;
     req->no_response = (res == KH_NO_RESPONSE);
+    /* The one place requests are counted (metrics.h); error codes inside
+     * responses are counted where the responses are built. */
+    metrics_count_request(req->api ? req->api->name : NULL, (double)(now_us() - req->received_us) / 1e6);
+    if (res == KH_CLOSE) metrics_add(M_REQUEST_ERRORS, 1, req->api ? req->api->name : "unknown", "_MALFORMED_REQUEST");
     if (res == KH_CLOSE) {
         log_warn("closing connection from %s: malformed %s v%d request (correlation id %d)", c->peer,
                  req->api ? req->api->name : "?", req->hdr.api_version, req->hdr.correlation_id);
@@ -309,6 +314,7 @@ static void conn_send_ready(kconn_t *c) {
  * UNSUPPORTED_VERSION with a v0 body listing what we support. */
 static void answer_unsupported_api_versions(kreq_t *r) {
     api_versions_resp_t resp = {.error_code = KERR_UNSUPPORTED_VERSION};
+    metrics_count_error(r->api->name, KERR_UNSUPPORTED_VERSION);
     api_versions_resp_key_t *keys = KARR_NEW(&r->arena, resp.api_keys, api_versions_resp_key_t, api_table_len);
     for (int i = 0; keys && i < api_table_len; i++)
         keys[i] = (api_versions_resp_key_t){api_table[i].key, api_table[i].min_version, api_table[i].max_version};

@@ -9,6 +9,13 @@
 #include "msg_metadata.h"
 #include "msg_create_topics.h"
 #include "msg_delete_topics.h"
+#include "msg_delete_records.h"
+#include "msg_offset_for_leader_epoch.h"
+#include "msg_describe_configs.h"
+#include "msg_alter_configs.h"
+#include "msg_create_partitions.h"
+#include "msg_incremental_alter_configs.h"
+#include "msg_describe_cluster.h"
 
 const api_def_t api_table[] = {
     {KAPI_PRODUCE, 0, 9, 9, "Produce", api_produce, &produce_req_schema, &produce_resp_schema},
@@ -18,6 +25,20 @@ const api_def_t api_table[] = {
     {KAPI_API_VERSIONS, 0, 3, 3, "ApiVersions", api_api_versions, &api_versions_req_schema, &api_versions_resp_schema},
     {KAPI_CREATE_TOPICS, 0, 7, 5, "CreateTopics", api_create_topics, &create_topics_req_schema, &create_topics_resp_schema},
     {KAPI_DELETE_TOPICS, 0, 6, 4, "DeleteTopics", api_delete_topics, &delete_topics_req_schema, &delete_topics_resp_schema},
+    {KAPI_DELETE_RECORDS, 0, 2, 2, "DeleteRecords", api_delete_records, &delete_records_req_schema,
+     &delete_records_resp_schema},
+    {KAPI_OFFSET_FOR_LEADER_EPOCH, 0, 4, 4, "OffsetForLeaderEpoch", api_offset_for_leader_epoch,
+     &offset_for_leader_epoch_req_schema, &offset_for_leader_epoch_resp_schema},
+    {KAPI_DESCRIBE_CONFIGS, 0, 4, 4, "DescribeConfigs", api_describe_configs, &describe_configs_req_schema,
+     &describe_configs_resp_schema},
+    {KAPI_ALTER_CONFIGS, 0, 2, 2, "AlterConfigs", api_alter_configs, &alter_configs_req_schema,
+     &alter_configs_resp_schema},
+    {KAPI_CREATE_PARTITIONS, 0, 3, 2, "CreatePartitions", api_create_partitions, &create_partitions_req_schema,
+     &create_partitions_resp_schema},
+    {KAPI_INCREMENTAL_ALTER_CONFIGS, 0, 1, 1, "IncrementalAlterConfigs", api_incremental_alter_configs,
+     &incremental_alter_configs_req_schema, &incremental_alter_configs_resp_schema},
+    {KAPI_DESCRIBE_CLUSTER, 0, 0, 0, "DescribeCluster", api_describe_cluster, &describe_cluster_req_schema,
+     &describe_cluster_resp_schema},
 };
 const int api_table_len = (int)(sizeof api_table / sizeof api_table[0]);
 

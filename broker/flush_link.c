@@ -1,7 +1,8 @@
 /* flush_link.c - the broker's side of the flusher: starting and supervising
  * kafscale-flusher, the UNIX-socket link to it (fproto.h), streaming
- * accepted batches to it, and applying its DURABLE / LOGSTART / STORE
- * reports (high watermark, committed segments, log start offset).
+ * accepted batches to it, passing on topic changes and DeleteRecords, and
+ * applying its DURABLE / LOGSTART / STORE reports (high watermark, committed
+ * segments, log start offset).
  *
  * Every batch between a partition's high watermark and its log end is
  * "unflushed". Those bytes stay in the broker's memory until the flusher
@@ -13,6 +14,7 @@
 #include "broker.h"
 #include "config.h"
 #include "fproto.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +54,7 @@ static void link_down(const char *why);
 bool flink_store_healthy(void) { return L.store_healthy; }
 const char *flink_store_message(void) { return L.store_msg; }
 bool flink_ready(void) { return L.ready; }
+pid_t flink_flusher_pid(void) { return L.pid; }
 
 /* ---- frames to the flusher ---- */
 
@@ -84,6 +87,15 @@ void flink_send_delete(const char *name) {
     if (!L.ready) return; /* the flusher finds the topic gone from metadata when it restarts */
     frame_begin(&scratch, FP_DELTOPIC);
     kw_str(&scratch, false, kstr_c(name));
+    frame_send(&scratch, 0);
+}
+
+void flink_send_delete_records(partition_t *p, int64_t start) {
+    if (!L.ready) return; /* sent again after the next READY (see on_frame) */
+    frame_begin(&scratch, FP_DELRECORDS);
+    kw_str(&scratch, false, kstr_c(p->topic->name));
+    kw_i32(&scratch, p->index);
+    kw_i64(&scratch, start);
     frame_send(&scratch, 0);
 }
 
@@ -283,6 +295,12 @@ static void on_frame(uint8_t type, kr_t *r) {
         frame_send(&scratch, 0);
         /* Topics first, then every batch that is not durable yet. */
         for (topic_t *t = topics_first(); t; t = topics_next(t)) flink_send_topic(t);
+        /* A DeleteRecords the flusher may have missed (it was down): log
+         * starts it already has are no-ops there. */
+        for (topic_t *t = topics_first(); t; t = topics_next(t))
+            for (int32_t i = 0; i < t->npartitions; i++)
+                if (t->partitions[i].log.start_offset > 0)
+                    flink_send_delete_records(&t->partitions[i], t->partitions[i].log.start_offset);
         bool any = false;
         for (topic_t *t = topics_first(); t; t = topics_next(t))
             for (int32_t i = 0; i < t->npartitions; i++) {
@@ -312,6 +330,9 @@ static void on_frame(uint8_t type, kr_t *r) {
         else log_warn("flusher reports the object store is failing: %s", L.store_msg);
         break;
     }
+    case FP_STATS:
+        if (metrics_merge(r) != 0) log_warn("malformed STATS from the flusher");
+        break;
     default: log_warn("unknown frame type %u from the flusher", type);
     }
 }

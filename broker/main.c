@@ -2,6 +2,7 @@
  * listener and runs the event loop until SIGINT/SIGTERM. */
 #include "broker.h"
 #include "config.h"
+#include "http.h"
 
 #include <malloc.h>
 #include <signal.h>
@@ -75,12 +76,14 @@ int main(int argc, char **argv) {
     g_broker.start_ms = now_ms();
     topics_init();
     if (topics_load() != 0) return 1;
+    if (cache_link_init() != 0) return 1;
     if (store_read_init() != 0) return 1;
     /* Clients are let in once the flusher reported what is committed: before
      * that, offsets assigned from our metadata could collide with a cycle a
      * previous flusher was still committing. */
     flink_on_first_ready(start_listening);
     if (flink_init() != 0) return 1;
+    if (http_init() != 0) return 1; /* /metrics, /healthz, /readyz, control API: before the Kafka port opens */
     struct event *sigint = evsignal_new(g_broker.base, SIGINT, on_signal, NULL);
     struct event *sigterm = evsignal_new(g_broker.base, SIGTERM, on_signal, NULL);
     evsignal_add(sigint, NULL);
@@ -92,7 +95,9 @@ int main(int argc, char **argv) {
     /* Stop taking requests, make everything accepted durable, then stop. */
     conn_shutdown();
     flink_shutdown(now_ms() + env_int("KAFSCALE_SHUTDOWN_TIMEOUT_MS", 30000, 0, 3600000));
+    http_shutdown();
     store_read_shutdown();
+    cache_link_shutdown();
     topics_shutdown();
     event_free(sigint);
     event_free(sigterm);

@@ -11,6 +11,7 @@
 #include "broker.h"
 #include "batch.h"
 #include "crc32c.h"
+#include "metrics.h"
 
 int16_t partition_append(partition_t *p, uint8_t *records, int32_t len, int64_t *base_out, int64_t *log_append_ms,
                          const char **errmsg) {
@@ -21,9 +22,15 @@ int16_t partition_append(partition_t *p, uint8_t *records, int32_t len, int64_t 
         *errmsg = "Produce request carries no record batch";
         return KERR_CORRUPT_MESSAGE;
     }
+    if (g_broker.draining) {
+        /* Drained (control API): clients look for another leader. */
+        *errmsg = "This broker is drained and takes no writes";
+        return KERR_NOT_LEADER_OR_FOLLOWER;
+    }
     /* Pass 1: validate everything; nothing is appended unless all is good. */
     int32_t pos = 0;
     int nbatches = 0;
+    int64_t nrecords = 0;
     while (pos < len) {
         batch_info_t b;
         int rc = batch_validate(records + pos, (size_t)(len - pos), &b);
@@ -49,6 +56,7 @@ int16_t partition_append(partition_t *p, uint8_t *records, int32_t len, int64_t 
         }
         pos += b.length;
         nbatches++;
+        nrecords += b.record_count;
     }
     bool log_append_time = p->topic->config.timestamp_type[0] == 'L';
     int64_t now = log_append_time ? now_ms() : -1;
@@ -80,6 +88,8 @@ int16_t partition_append(partition_t *p, uint8_t *records, int32_t len, int64_t 
         pos += b.length;
     }
     *log_append_ms = now;
+    metrics_add(M_PRODUCE_BYTES, len, p->topic->name);
+    metrics_add(M_PRODUCE_RECORDS, (double)nrecords, p->topic->name);
     (void)nbatches;
     return KERR_NONE;
 }

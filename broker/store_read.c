@@ -38,6 +38,13 @@
  * loads): a read that would pass it waits for a load in flight to land;
  * read-ahead stops at half of it.
  *
+ * The shm ring: with kafscale-cached in use, broker/cache_link.c installs a
+ * front (store_read_set_front) that the workers try before the store: it
+ * copies the range out of the ring (a lock-free lookup), or asks cached to
+ * load the segment and waits, and passes the read to the store whenever it
+ * cannot serve it (cached down, load failed, lapped twice). The cache here
+ * then only stages copies of what the ring holds (default budget 16 MiB).
+ *
  * Errors: a failed load marks its segment failed for SR_ERROR_TTL_MS: reads
  * of it answer KAFKA_STORAGE_ERROR (retriable) for that partition only, then
  * the next read tries again. Offsets below the first segment, or past the
@@ -383,6 +390,10 @@ typedef struct sr_job {
     sr_seg_t *seg;            /* loop-owned: the worker never touches these two */
     sr_range_t *range;
     char key[SEG_KEY_MAX];
+    /* what the front (cache_link.c) sees; ref's pointers point into this job */
+    sr_seg_ref_t ref;
+    char topic[250];
+    sr_seg_desc_t follow[SR_NEXT_MAX];
     uint64_t pos, len, footer_start;
     int64_t seg_base, seg_last;
     /* results */
@@ -402,6 +413,8 @@ static struct {
     objstore_t *store;
     sr_get_fn *get;
     void *get_ctx;
+    sr_front_fn *front;
+    void *front_ctx;
     char ns[256];
     uint32_t chunk_min;
     int64_t load_wait_ms;
@@ -444,6 +457,21 @@ void store_read_set_getter(sr_get_fn *fn, void *ctx) {
     S.get_ctx = ctx;
 }
 
+void store_read_set_front(sr_front_fn *fn, void *ctx) {
+    S.front = fn;
+    S.front_ctx = ctx;
+}
+
+/* A read into buf: the front first (the shm ring), the store when it passes. */
+static int job_get(sr_job_t *j, uint64_t off, uint64_t len, uint8_t *buf, size_t cap, uint8_t **out, size_t *got,
+                   char *err, size_t errsz) {
+    if (S.front && buf) {
+        int st = S.front(S.front_ctx, &j->ref, off, len, buf, cap, got);
+        if (st != SR_FRONT_PASS) return st;
+    }
+    return S.get(S.get_ctx, j->key, off, len, buf, cap, out, got, err, errsz);
+}
+
 /* Range buffers are pchunk_t allocated like the memory log's (malloc of
  * header + cap), so responses hold them with pchunk_keep/pchunk_release
  * exactly as they hold log chunks. pchunk_release() may put a chunk in the
@@ -473,7 +501,7 @@ static void run_range(sr_job_t *j) {
         }
         size_t got = 0;
         char err[256] = "";
-        int st = S.get(S.get_ctx, j->key, j->pos, len, c->data, len, NULL, &got, err, sizeof err);
+        int st = job_get(j, j->pos, len, c->data, len, NULL, &got, err, sizeof err);
         if (st != OBJ_OK) {
             free(c);
             job_fail(j, st, err);
@@ -512,7 +540,7 @@ static void run_index(sr_job_t *j) {
     uint8_t *p = NULL;
     size_t got = 0;
     char err[256] = "";
-    int st = S.get(S.get_ctx, j->key, 0, 0, NULL, 0, &p, &got, err, sizeof err);
+    int st = job_get(j, 0, 0, NULL, 0, &p, &got, err, sizeof err);
     if (st != OBJ_OK) {
         free(p);
         job_fail(j, st, err);
@@ -643,7 +671,7 @@ int store_read_init(void) {
     KS_ASSERT(!S.inited);
     snprintf(S.ns, sizeof S.ns, "%s", env_str("KAFSCALE_S3_NAMESPACE", "default"));
     S.nthreads = (int)env_int("KAFSCALE_STORE_READ_THREADS", 2, 1, 64);
-    int64_t budget = env_size("KAFSCALE_READ_CACHE_BYTES", 64LL << 20, 64 << 10, 1LL << 40);
+    int64_t budget = env_size("KAFSCALE_READ_CACHE_BYTES", S.front ? 16LL << 20 : 64LL << 20, 64 << 10, 1LL << 40);
     S.chunk_min = (uint32_t)env_size("KAFSCALE_READ_CHUNK_BYTES", SR_CHUNK_DEFAULT, 4 << 10, SR_CHUNK_MAX);
     S.load_wait_ms = env_int("KAFSCALE_FETCH_LOAD_WAIT_MS", 5000, 0, 600000);
     if (!S.get) {
@@ -776,6 +804,22 @@ static sr_job_t *job_new(int kind, partition_t *p, const pseg_t *ps, const char 
                  (long long)ps->base_offset);
         free(j);
         return NULL;
+    }
+    /* For the front: the segment, and the committed ones after it that only
+     * the store holds (what a cache would read ahead). */
+    snprintf(j->topic, sizeof j->topic, "%s", p->topic->name);
+    j->ref.key = j->key;
+    j->ref.index = kind == JOB_INDEX;
+    j->ref.topic = j->topic;
+    j->ref.topic_id = p->topic->id;
+    j->ref.partition = p->index;
+    j->ref.seg = (sr_seg_desc_t){ps->base_offset, ps->last_offset, ps->size};
+    j->ref.next = j->follow;
+    KS_ASSERT(ps >= p->segs && ps < p->segs + p->nsegs);
+    int64_t mem = plog_mem_start(&p->log);
+    for (size_t k = (size_t)(ps - p->segs) + 1; k < p->nsegs && j->ref.nnext < SR_NEXT_MAX; k++) {
+        if (p->segs[k].base_offset >= mem) break;
+        j->follow[j->ref.nnext++] = (sr_seg_desc_t){p->segs[k].base_offset, p->segs[k].last_offset, p->segs[k].size};
     }
     return j;
 }

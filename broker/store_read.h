@@ -162,7 +162,8 @@ void sr_cache_purge_errors(sr_cache_t *c, int64_t now);
 
 /* ---- the store ---- */
 
-/* The one door to the object store (kafscale-cached will sit behind it).
+/* The one door to the object store (the shm ring is tried first: see
+ * sr_front_fn below).
  * Reads [off, off+len) of key (len 0: to the end) into buf (cap bytes) or,
  * when buf is NULL, into a malloc'd *out (caller frees). *got: bytes read.
  * Returns OBJ_OK / OBJ_NOT_FOUND / OBJ_ERROR (message in err). Called from
@@ -172,6 +173,37 @@ typedef int sr_get_fn(void *ctx, const char *key, uint64_t off, uint64_t len, ui
 /* Replaces the getter (tests); before store_read_init(), which then opens no
  * object store. NULL restores the object store. */
 void store_read_set_getter(sr_get_fn *fn, void *ctx);
+
+/* ---- a cache in front of the store (kafscale-cached: broker/cache_link.c) ---- */
+
+/* A committed segment as the front sees it. */
+typedef struct sr_seg_desc {
+    int64_t base_offset, last_offset, size;
+} sr_seg_desc_t;
+
+#define SR_NEXT_MAX 8
+typedef struct sr_seg_ref {
+    const char *key;           /* the object key the store would be asked for */
+    bool index;                /* the segment's .index (else its .kfs) */
+    const char *topic;
+    kuuid_t topic_id;
+    int32_t partition;
+    sr_seg_desc_t seg;
+    const sr_seg_desc_t *next; /* the committed segments that follow (read-ahead candidates), */
+    int nnext;                 /* oldest first, up to SR_NEXT_MAX, none the memory log holds */
+} sr_seg_ref_t;
+
+/* Tried first by the worker threads for every read of a segment into a
+ * caller's buffer: fills buf with [off, off+len) of the object (cut at its
+ * end; *got bytes) and returns OBJ_OK, or returns SR_FRONT_PASS and the read
+ * goes to the getter (the store) as before: the front never fails a read,
+ * it only serves or passes. Thread-safe, may block (it waits for cached). */
+#define SR_FRONT_PASS (-1)
+typedef int sr_front_fn(void *ctx, const sr_seg_ref_t *seg, uint64_t off, uint64_t len, uint8_t *buf, size_t cap,
+                        size_t *got);
+/* Before store_read_init(). With a front, KAFSCALE_READ_CACHE_BYTES defaults
+ * to 16 MiB (the broker's own cache only stages what the ring holds). */
+void store_read_set_front(sr_front_fn *fn, void *ctx);
 
 typedef struct sr_stats {
     uint64_t hits, misses;         /* store_read() answered from the cache / had to wait */

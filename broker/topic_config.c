@@ -2,8 +2,9 @@
  *
  * Every topic config the broker accepts is one row of `tc_table` below: its
  * Kafka name, its type, its default (as Kafka prints it), integer bounds, an
- * optional extra validator, and where its value lives in topic_config_t (or
- * nowhere). Values are parsed and checked the way Kafka's ConfigDef does
+ * optional extra validator, where its value lives in topic_config_t (or
+ * nowhere), the broker config Kafka names as its synonym (the default's
+ * source, listed by DescribeConfigs) and its documentation. Values are parsed and checked the way Kafka's ConfigDef does
  * (surrounding blanks trimmed, ints and longs in range, enumerations exact),
  * and refusals name the config, as Kafka's messages do.
  *
@@ -35,7 +36,7 @@ typedef enum tc_type {
 } tc_type_t;
 
 #define TC_NOFIELD ((size_t)-1)
-#define TC_VALMAX 256 /* longest value we store or print */
+#define TC_VALMAX TOPIC_CONFIG_VALMAX /* longest value we store or print */
 
 /* An extra check of a value (of one item, for lists): NULL when valid, or why not. */
 typedef const char *(tc_valid_fn)(const char *v);
@@ -49,6 +50,8 @@ typedef struct tc_def {
     tc_valid_fn *valid;
     size_t off;                 /* offsetof(topic_config_t, ...) or TC_NOFIELD */
     size_t fsize;               /* sizeof that member */
+    const char *synonym;        /* the broker config Kafka takes the default from, or NULL */
+    const char *doc;            /* DescribeConfigs v3+ documentation */
 } tc_def_t;
 
 static const char *const cleanup_policies[] = {"compact", "delete", NULL};
@@ -64,33 +67,87 @@ static tc_valid_fn valid_ratio, valid_throttled_replicas;
 
 /* Keep in name order (see the file comment). */
 static const tc_def_t tc_table[] = {
-    {"cleanup.policy", TC_LIST, "delete", .choices = cleanup_policies, FIELD(cleanup_policy)},
-    {"compression.type", TC_STRING, "producer", .choices = compression_types, FIELD(compression_type)},
-    {"delete.retention.ms", TC_LONG, "86400000", 0, LMAX, NOFIELD},
-    {"file.delete.delay.ms", TC_LONG, "60000", 0, LMAX, NOFIELD},
-    {"flush.messages", TC_LONG, "9223372036854775807", 1, LMAX, NOFIELD},
-    {"flush.ms", TC_LONG, "9223372036854775807", 0, LMAX, NOFIELD},
-    {"follower.replication.throttled.replicas", TC_LIST, "", .valid = valid_throttled_replicas, NOFIELD},
-    {"index.interval.bytes", TC_INT, "4096", 0, IMAX, NOFIELD},
-    {"leader.replication.throttled.replicas", TC_LIST, "", .valid = valid_throttled_replicas, NOFIELD},
-    {"max.compaction.lag.ms", TC_LONG, "9223372036854775807", 1, LMAX, NOFIELD},
-    {"max.message.bytes", TC_INT, "1048588", 0, IMAX, FIELD(max_message_bytes)},
-    {"message.downconversion.enable", TC_BOOL, "true", NOFIELD},
-    {"message.timestamp.difference.max.ms", TC_LONG, "9223372036854775807", 0, LMAX, NOFIELD},
-    {"message.timestamp.type", TC_STRING, "CreateTime", .choices = timestamp_types, FIELD(timestamp_type)},
-    {"min.cleanable.dirty.ratio", TC_DOUBLE, "0.5", .valid = valid_ratio, NOFIELD},
-    {"min.compaction.lag.ms", TC_LONG, "0", 0, LMAX, NOFIELD},
-    {"min.insync.replicas", TC_INT, "1", 1, IMAX, NOFIELD},
-    {"preallocate", TC_BOOL, "false", NOFIELD},
-    {"retention.bytes", TC_LONG, "-1", INT64_MIN, LMAX, FIELD(retention_bytes)},
-    {"retention.ms", TC_LONG, "604800000", -1, LMAX, FIELD(retention_ms)},
+    {"cleanup.policy", TC_LIST, "delete", .choices = cleanup_policies, FIELD(cleanup_policy),
+     .synonym = "log.cleanup.policy",
+     .doc = "A list of 'delete' and/or 'compact'. Old segments are deleted by retention.ms and retention.bytes; "
+            "compaction is accepted but not performed."},
+    {"compression.type", TC_STRING, "producer", .choices = compression_types, FIELD(compression_type),
+     .synonym = "compression.type",
+     .doc = "Accepted and reported; batches are always stored as the producer compressed them (as with 'producer')."},
+    {"delete.retention.ms", TC_LONG, "86400000", 0, LMAX, NOFIELD,
+     .synonym = "log.cleaner.delete.retention.ms",
+     .doc = "Validated and ignored: there is no log compaction, so no delete tombstones to retain."},
+    {"file.delete.delay.ms", TC_LONG, "60000", 0, LMAX, NOFIELD,
+     .synonym = "log.segment.delete.delay.ms",
+     .doc = "Validated and ignored: segments are objects in the object store, deleted at once."},
+    {"flush.messages", TC_LONG, "9223372036854775807", 1, LMAX, NOFIELD,
+     .synonym = "log.flush.interval.messages",
+     .doc = "Validated and ignored: data is durable once the flusher committed it to the object store (see "
+            "KAFSCALE_FLUSH_INTERVAL_MS)."},
+    {"flush.ms", TC_LONG, "9223372036854775807", 0, LMAX, NOFIELD,
+     .synonym = "log.flush.interval.ms",
+     .doc = "Validated and ignored: data is durable once the flusher committed it to the object store (see "
+            "KAFSCALE_FLUSH_INTERVAL_MS)."},
+    {"follower.replication.throttled.replicas", TC_LIST, "", .valid = valid_throttled_replicas, NOFIELD,
+     .synonym = NULL,
+     .doc = "Validated and ignored: brokers do not replicate; the object store does."},
+    {"index.interval.bytes", TC_INT, "4096", 0, IMAX, NOFIELD,
+     .synonym = "log.index.interval.bytes",
+     .doc = "Validated and ignored: segment indexes get an entry every 100 messages."},
+    {"leader.replication.throttled.replicas", TC_LIST, "", .valid = valid_throttled_replicas, NOFIELD,
+     .synonym = NULL,
+     .doc = "Validated and ignored: brokers do not replicate; the object store does."},
+    {"max.compaction.lag.ms", TC_LONG, "9223372036854775807", 1, LMAX, NOFIELD,
+     .synonym = "log.cleaner.max.compaction.lag.ms",
+     .doc = "Validated and ignored: there is no log compaction."},
+    {"max.message.bytes", TC_INT, "1048588", 0, IMAX, FIELD(max_message_bytes),
+     .synonym = "message.max.bytes",
+     .doc = "The largest record batch the broker accepts for this topic (MESSAGE_TOO_LARGE above it)."},
+    {"message.downconversion.enable", TC_BOOL, "true", NOFIELD,
+     .synonym = "log.message.downconversion.enable",
+     .doc = "Validated and ignored: batches are never down-converted."},
+    {"message.timestamp.difference.max.ms", TC_LONG, "9223372036854775807", 0, LMAX, NOFIELD,
+     .synonym = "log.message.timestamp.difference.max.ms",
+     .doc = "Validated and ignored."},
+    {"message.timestamp.type", TC_STRING, "CreateTime", .choices = timestamp_types, FIELD(timestamp_type),
+     .synonym = "log.message.timestamp.type",
+     .doc = "CreateTime keeps the producer's timestamps; LogAppendTime sets the broker's time on every batch."},
+    {"min.cleanable.dirty.ratio", TC_DOUBLE, "0.5", .valid = valid_ratio, NOFIELD,
+     .synonym = "log.cleaner.min.cleanable.ratio",
+     .doc = "Validated and ignored: there is no log compaction."},
+    {"min.compaction.lag.ms", TC_LONG, "0", 0, LMAX, NOFIELD,
+     .synonym = "log.cleaner.min.compaction.lag.ms",
+     .doc = "Validated and ignored: there is no log compaction."},
+    {"min.insync.replicas", TC_INT, "1", 1, IMAX, NOFIELD,
+     .synonym = "min.insync.replicas",
+     .doc = "Validated and ignored: acks=all waits for the object store, which does the replication."},
+    {"preallocate", TC_BOOL, "false", NOFIELD,
+     .synonym = "log.preallocate",
+     .doc = "Validated and ignored: there are no local segment files."},
+    {"retention.bytes", TC_LONG, "-1", INT64_MIN, LMAX, FIELD(retention_bytes),
+     .synonym = "log.retention.bytes",
+     .doc = "Most bytes a partition keeps; whole old segments are deleted above it (-1: no limit)."},
+    {"retention.ms", TC_LONG, "604800000", -1, LMAX, FIELD(retention_ms),
+     .synonym = "log.retention.ms",
+     .doc = "How long a segment is kept after its newest record's timestamp; whole old segments are deleted (-1: "
+            "forever)."},
     /* Kafka's default is 1 GiB; segments here are cut by the flusher, so the
      * default is small. The broker may replace it with KAFSCALE_SEGMENT_BYTES. */
-    {"segment.bytes", TC_INT, "4194304", 14, IMAX, FIELD(segment_bytes)},
-    {"segment.index.bytes", TC_INT, "10485760", 4, IMAX, NOFIELD},
-    {"segment.jitter.ms", TC_LONG, "0", 0, LMAX, NOFIELD},
-    {"segment.ms", TC_LONG, "604800000", 1, LMAX, NOFIELD},
-    {"unclean.leader.election.enable", TC_BOOL, "false", NOFIELD},
+    {"segment.bytes", TC_INT, "4194304", 14, IMAX, FIELD(segment_bytes),
+     .synonym = "log.segment.bytes",
+     .doc = "Size at which the flusher cuts a partition's segment (never above KAFSCALE_SEGMENT_BYTES)."},
+    {"segment.index.bytes", TC_INT, "10485760", 4, IMAX, NOFIELD,
+     .synonym = "log.index.size.max.bytes",
+     .doc = "Validated and ignored: index size follows the segment."},
+    {"segment.jitter.ms", TC_LONG, "0", 0, LMAX, NOFIELD,
+     .synonym = "log.roll.jitter.ms",
+     .doc = "Validated and ignored: segments are cut by size and flush cycles."},
+    {"segment.ms", TC_LONG, "604800000", 1, LMAX, NOFIELD,
+     .synonym = "log.roll.ms",
+     .doc = "Validated and ignored: segments are cut by size and flush cycles."},
+    {"unclean.leader.election.enable", TC_BOOL, "false", NOFIELD,
+     .synonym = "unclean.leader.election.enable",
+     .doc = "Validated and ignored: every committed record is in the object store, so no election loses data."},
 };
 #define TC_COUNT ((int)(sizeof tc_table / sizeof tc_table[0]))
 
@@ -287,25 +344,71 @@ void topic_config_defaults(topic_config_t *cfg) {
     }
 }
 
+/* The current value of d in cfg as text: buf (TC_VALMAX bytes) or the default. */
+static const char *tc_value(const tc_def_t *d, const topic_config_t *cfg, char *buf) {
+    if (d->off == TC_NOFIELD) return d->dflt;
+    const void *p = (const uint8_t *)cfg + d->off;
+    switch (d->type) {
+    case TC_LONG: case TC_INT:
+        snprintf(buf, TC_VALMAX, "%" PRId64,
+                 d->fsize == sizeof(int64_t) ? *(const int64_t *)p : (int64_t) * (const int32_t *)p);
+        break;
+    default:
+        snprintf(buf, TC_VALMAX, "%.*s", (int)d->fsize, (const char *)p);
+        break;
+    }
+    return buf;
+}
+
 int topic_config_describe(const topic_config_t *cfg, topic_config_emit_fn *emit, void *arg) {
     for (int i = 0; i < TC_COUNT; i++) {
         const tc_def_t *d = &tc_table[i];
         char buf[TC_VALMAX];
-        const char *value = d->dflt;
-        if (d->off != TC_NOFIELD) {
-            const void *p = (const uint8_t *)cfg + d->off;
-            switch (d->type) {
-            case TC_LONG: case TC_INT:
-                snprintf(buf, sizeof buf, "%" PRId64,
-                         d->fsize == sizeof(int64_t) ? *(const int64_t *)p : (int64_t) * (const int32_t *)p);
-                break;
-            default:
-                snprintf(buf, sizeof buf, "%.*s", (int)d->fsize, (const char *)p);
-                break;
-            }
-            value = buf;
-        }
+        const char *value = tc_value(d, cfg, buf);
         emit(arg, d->name, value, strcmp(value, d->dflt) == 0);
     }
     return TC_COUNT;
+}
+
+/* Kafka's ConfigType ids (DescribeConfigs v3+). */
+static int8_t tc_kafka_type(tc_type_t t) {
+    switch (t) {
+    case TC_LONG: return 5;
+    case TC_INT: return 3;
+    case TC_DOUBLE: return 6;
+    case TC_BOOL: return 1;
+    case TC_STRING: return 2;
+    case TC_LIST: return 7;
+    }
+    return 0;
+}
+
+static void tc_entry(const tc_def_t *d, const topic_config_t *cfg, char *buf, topic_config_entry_t *e) {
+    e->name = d->name;
+    e->value = tc_value(d, cfg, buf);
+    e->dflt = d->dflt;
+    e->is_default = strcmp(e->value, d->dflt) == 0;
+    e->type = tc_kafka_type(d->type);
+    e->is_list = d->type == TC_LIST;
+    e->kept = d->off != TC_NOFIELD;
+    e->synonym = d->synonym;
+    e->doc = d->doc;
+}
+
+int topic_config_list(const topic_config_t *cfg, topic_config_entry_fn *fn, void *arg) {
+    for (int i = 0; i < TC_COUNT; i++) {
+        char buf[TC_VALMAX];
+        topic_config_entry_t e;
+        tc_entry(&tc_table[i], cfg, buf, &e);
+        fn(arg, &e);
+    }
+    return TC_COUNT;
+}
+
+bool topic_config_get(const topic_config_t *cfg, kstr_t name, topic_config_entry_t *out,
+                      char buf[TOPIC_CONFIG_VALMAX]) {
+    const tc_def_t *d = tc_find(name);
+    if (!d) return false;
+    tc_entry(d, cfg, buf, out);
+    return true;
 }

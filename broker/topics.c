@@ -1,5 +1,6 @@
 /* topics.c - the broker's topics and partitions: a name-hashed registry kept
- * in creation order, creation with validation, deletion and auto-creation.
+ * in creation order, creation with validation, deletion, auto-creation, and
+ * the changes admin APIs make (configs, more partitions).
  * Topics are kept in the metadata store (the broker writes the topics
  * journal; see common/meta.h) and loaded from it at start together with the
  * committed segments, which give every partition its end offset. */
@@ -7,6 +8,7 @@
 #include "meta.h"
 #include "topic_config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -234,6 +236,72 @@ int16_t topic_create(kstr_t name, int32_t npartitions, const kstr_t *config_name
         flink_send_topic(t);
     }
     if (out) *out = t;
+    return KERR_NONE;
+}
+
+int16_t topic_set_config(topic_t *t, const topic_config_t *cfg, const char **errmsg) {
+    KS_ASSERT(t->magic == TOPIC_MAGIC);
+    *errmsg = NULL;
+    topic_config_t old = t->config;
+    t->config = *cfg;
+    if (persist_topic(t) != 0) {
+        t->config = old;
+        log_error("cannot write the new configs of topic %s to the metadata store", t->name);
+        *errmsg = "Cannot write the topic to the metadata store.";
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    log_info("topic %s: configs changed", t->name);
+    flink_send_topic(t); /* retention and segment size reach the flusher */
+    return KERR_NONE;
+}
+
+/* The partitions array is reallocated: nothing keeps a partition_t pointer
+ * across event-loop turns (parked requests and store reads look partitions
+ * up by topic name and index again). */
+int16_t topic_add_partitions(topic_t *t, int32_t count, bool validate_only, const char **errmsg) {
+    KS_ASSERT(t->magic == TOPIC_MAGIC);
+    static char msg[160];
+    *errmsg = NULL;
+    if (count < t->npartitions) {
+        snprintf(msg, sizeof msg, "Topic currently has %d partitions, which is higher than the requested %d.",
+                 t->npartitions, count);
+        *errmsg = msg;
+        return KERR_INVALID_PARTITIONS;
+    }
+    if (count == t->npartitions) {
+        snprintf(msg, sizeof msg, "Topic already has %d partitions.", t->npartitions);
+        *errmsg = msg;
+        return KERR_INVALID_PARTITIONS;
+    }
+    if (count > MAX_PARTITIONS) {
+        *errmsg = "Number of partitions must be between 1 and 100000.";
+        return KERR_INVALID_PARTITIONS;
+    }
+    if (validate_only) return KERR_NONE;
+    partition_t *parts = realloc(t->partitions, (size_t)count * sizeof *parts);
+    if (!parts) {
+        *errmsg = "Out of memory.";
+        return KERR_UNKNOWN_SERVER_ERROR;
+    }
+    t->partitions = parts;
+    int32_t old = t->npartitions;
+    memset(parts + old, 0, (size_t)(count - old) * sizeof *parts);
+    for (int32_t i = old; i < count; i++) {
+        parts[i].topic = t;
+        parts[i].index = i;
+        parts[i].leader_epoch = 0;
+        plog_init(&parts[i].log, 0);
+    }
+    t->npartitions = count;
+    if (persist_topic(t) != 0) {
+        for (int32_t i = old; i < count; i++) plog_free(&parts[i].log);
+        t->npartitions = old;
+        log_error("cannot write the new partition count of topic %s to the metadata store", t->name);
+        *errmsg = "Cannot write the topic to the metadata store.";
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    log_info("topic %s: grown from %d to %d partition(s)", t->name, old, count);
+    flink_send_topic(t); /* the flusher grows its view from the TOPIC frame */
     return KERR_NONE;
 }
 

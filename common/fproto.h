@@ -13,9 +13,18 @@
  *
  * broker -> flusher
  *   HELLO    u32 version, i32 node id
- *   TOPIC    str topic, i32 partitions, i64 retention_ms, i64 retention_bytes,
- *            i64 segment_bytes          (create or config change)
+ *   TOPIC    str topic, 16 bytes topic id, i32 partitions, i64 retention_ms,
+ *            i64 retention_bytes, i64 segment_bytes
+ *                                       (create, config change, more partitions)
  *   DELTOPIC str topic                  (delete the topic's objects and metadata)
+ *   DELRECORDS str topic, i32 partition, i64 new log start offset
+ *                                       (DeleteRecords: the flusher records the
+ *            new log start in metadata with the segments wholly below it
+ *            removed, deletes their objects, then answers LOGSTART; an offset
+ *            at or below its log start changes nothing, one above its
+ *            committed end is capped there. The broker sends it when the
+ *            request arrives, and again for every partition whose log start
+ *            is above 0 after each READY, in case the flusher missed it)
  *   APPEND   str topic, i32 partition, i32 leader epoch, i64 base offset,
  *            i64 last offset, i64 max timestamp, i32 record count, then the
  *            batches' bytes to the end of the frame (one or more whole batches)
@@ -26,8 +35,14 @@
  *            base offset, i64 segment size, i64 segment max timestamp
  *            (end offset only moves forward; segment size 0 = no new segment,
  *            e.g. after a restart found the data already committed)
- *   LOGSTART str topic, i32 partition, i64 new log start offset (retention)
+ *   LOGSTART str topic, i32 partition, i64 new log start offset (retention,
+ *            DeleteRecords)
  *   STORE    u8 healthy, str message   (object store state changed)
+ *   STATS    the flusher's metric series, encoded by metrics_encode()
+ *            (common/metrics.h: i32 count, then per series its name, label
+ *            values and values), about once a second while connected; the
+ *            broker merges them into its registry and serves them on /metrics
+ *            (counters restart from 0 with a restarted flusher)
  */
 #ifndef KAFSCALE_FPROTO_H
 #define KAFSCALE_FPROTO_H
@@ -43,10 +58,12 @@ enum fproto_type {
     FP_DELTOPIC = 3,
     FP_APPEND = 4,
     FP_FLUSH = 5,
+    FP_DELRECORDS = 6,
     FP_READY = 64,
     FP_DURABLE = 65,
     FP_LOGSTART = 66,
     FP_STORE = 67,
+    FP_STATS = 68,
 };
 
 /* Fixed part of an APPEND after the topic string. */

@@ -17,7 +17,8 @@
  * A restarted flusher replays the metadata journals: batches the broker sends
  * again below a partition's committed end are dropped and reported durable.
  * Objects that no committed segment names (uploads of a cycle that crashed
- * before its commit) are deleted at start. Retention runs every few seconds.
+ * before its commit) are deleted at start. Retention runs every few seconds;
+ * DeleteRecords (DELRECORDS from the broker) moves a log start at once.
  */
 #include "flusher.h"
 
@@ -38,12 +39,21 @@
 
 #include "batch.h"
 #include "config.h"
+#include "cproto.h"
 #include "fproto.h"
 #include "kbuf.h"
 #include "log.h"
+#include "metrics.h"
 #include "segment.h"
 
 flusher_t F;
+
+/* Monotonic microseconds, for durations (metrics). */
+static int64_t now_us_f(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /* ---- topics and partitions ---- */
 
@@ -59,7 +69,18 @@ static ftopic_t *topic_get(const char *name, size_t n) {
     return NULL;
 }
 
-/* Finds or creates a topic with at least np partitions. */
+/* The partitions of a topic that were at [old_lo, old_hi) moved to `now`
+ * (a topic grew: CreatePartitions): pending ones are linked from F.dirty
+ * through their dirty_next, so re-point every link into the old array. */
+static void dirty_list_moved(uintptr_t old_lo, uintptr_t old_hi, fpart_t *now) {
+    for (fpart_t **pp = &F.dirty; *pp; pp = &(*pp)->dirty_next) {
+        uintptr_t a = (uintptr_t)*pp;
+        if (a >= old_lo && a < old_hi) *pp = now + (a - old_lo) / sizeof(fpart_t);
+    }
+}
+
+/* Finds or creates a topic with at least np partitions (more partitions
+ * come with TOPIC frames after CreatePartitions). */
 static ftopic_t *topic_ensure(const char *name, size_t n, int32_t np) {
     ftopic_t *t = topic_get(name, n);
     if (!t) {
@@ -75,6 +96,7 @@ static ftopic_t *topic_ensure(const char *name, size_t n, int32_t np) {
         F.topics[b] = t;
     }
     if (np > t->np) {
+        uintptr_t old_lo = (uintptr_t)t->parts, old_hi = old_lo + (size_t)t->np * sizeof *t->parts;
         fpart_t *np_ = realloc(t->parts, (size_t)np * sizeof *np_);
         if (!np_) return NULL;
         memset(np_ + t->np, 0, (size_t)(np - t->np) * sizeof *np_);
@@ -85,6 +107,7 @@ static ftopic_t *topic_ensure(const char *name, size_t n, int32_t np) {
         t->parts = np_;
         t->np = np;
         for (int32_t i = 0; i < np; i++) t->parts[i].topic = t; /* realloc moved them */
+        if ((uintptr_t)np_ != old_lo) dirty_list_moved(old_lo, old_hi, np_);
     }
     return t;
 }
@@ -163,6 +186,74 @@ static void set_store_health(bool healthy, const char *msg) {
     kw_free(&w);
 }
 
+/* ---- telling kafscale-cached (common/cproto.h) ---- */
+
+/* cached prefetches new segments for readers close behind them, so it hears
+ * of every committed segment: one SEGMENT frame on a plain non-blocking
+ * socket to <run dir>/cached.sock. Best effort and never in the way: when
+ * cached is not there, or not reading, the notice is dropped (the socket
+ * closed, retried a second later); the broker's loads carry what cached
+ * needs to read ahead anyway. */
+static struct {
+    bool inited, off;
+    int fd;
+    int64_t next_try_ms;
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+} CN = {.fd = -1};
+
+static void cached_notify(const meta_segment_t *s) {
+    if (!CN.inited) {
+        CN.inited = true;
+        const char *data_dir = env_str("KAFSCALE_DATA_DIR", "./data");
+        char run_default[1100];
+        snprintf(run_default, sizeof run_default, "%s/run", data_dir);
+        const char *run_dir = env_str("KAFSCALE_RUN_DIR", run_default);
+        CN.off = !env_bool("KAFSCALE_CACHED", true) ||
+                 strlen(run_dir) + 1 + strlen(CPROTO_SOCK_NAME) >= sizeof CN.path;
+        snprintf(CN.path, sizeof CN.path, "%s/%s", run_dir, CPROTO_SOCK_NAME);
+    }
+    if (CN.off) return;
+    kw_t w;
+    kw_init(&w, 128);
+    if (CN.fd < 0) {
+        int64_t now = now_ms_f();
+        if (now < CN.next_try_ms) goto out;
+        CN.next_try_ms = now + 1000;
+        struct sockaddr_un sun = {.sun_family = AF_UNIX};
+        memcpy(sun.sun_path, CN.path, sizeof CN.path);
+        CN.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (CN.fd < 0) goto out;
+        if (connect(CN.fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
+            close(CN.fd);
+            CN.fd = -1;
+            goto out;
+        }
+        kw_i32(&w, 0);
+        kw_i8(&w, CP_HELLO);
+        kw_u32(&w, CPROTO_VERSION);
+        kw_i8(&w, CP_ROLE_FLUSHER);
+        kw_i32(&w, -1);
+        kw_i32(&w, (int32_t)getpid());
+        kput32(w.buf, (uint32_t)(w.len - 4));
+    }
+    size_t at = w.len;
+    kw_i32(&w, 0);
+    kw_i8(&w, CP_SEGMENT);
+    kw_str(&w, false, kstr_c(s->topic));
+    kw_raw(&w, s->topic_id, 16);
+    kw_i32(&w, s->partition);
+    kw_i64(&w, s->base_offset);
+    kw_i64(&w, s->last_offset);
+    kw_i64(&w, s->size);
+    kput32(w.buf + at, (uint32_t)(w.len - at - 4));
+    if (send(CN.fd, w.buf, w.len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)w.len) {
+        close(CN.fd); /* gone, or not reading: a part of a frame must not stay behind */
+        CN.fd = -1;
+    }
+out:
+    kw_free(&w);
+}
+
 /* ---- the flush cycle ---- */
 
 static void schedule_cycle(int64_t delay_ms);
@@ -199,7 +290,7 @@ static void commit_buf_ensure(size_t n) {
 
 void flusher_cycle(void) {
     if (!F.dirty) return;
-    int64_t t0 = now_ms_f();
+    int64_t t0 = now_ms_f(), t0_us = now_us_f();
     /* 1. Cut segments at batch boundaries. */
     size_t njobs = 0;
     for (fpart_t *p = F.dirty; p; p = p->dirty_next) {
@@ -270,7 +361,11 @@ void flusher_cycle(void) {
         F.ops[2 * i] = (objstore_op_t){.kind = OBJ_PUT, .key = j->kfs_key, .iov = j->res.iov, .iovcnt = j->res.iovcnt};
         F.ops[2 * i + 1] = (objstore_op_t){.kind = OBJ_PUT, .key = j->idx_key, .iov = &j->idx_iov, .iovcnt = 1};
     }
+    int64_t up0 = now_us_f();
     failed = objstore_run(F.store, F.ops, (int)(2 * njobs));
+    double up_s = (double)(now_us_f() - up0) / 1e6;
+    metric_series_t *put_lat = metrics_series(M_OBJ_SECONDS, (const char *const[]){"flusher", "put"}, 2);
+    for (size_t i = 0; i < 2 * njobs; i++) metrics_series_observe(put_lat, up_s);
     const char *first_err = NULL;
     size_t ncommit = 0;
     for (size_t i = 0; i < njobs; i++) {
@@ -287,6 +382,8 @@ void flusher_cycle(void) {
     }
     if (failed) {
         F.stats.upload_errors += (uint64_t)failed;
+        metrics_add(M_FLUSH_UPLOAD_ERRORS, failed);
+        metrics_add(M_OBJ_ERRORS, failed, "flusher", "put");
         set_store_health(false, first_err);
     }
 
@@ -306,10 +403,16 @@ void flusher_cycle(void) {
         part_add_seg(p, &j->meta);
         p->committed_bytes_pos = j->body_to;
         send_durable(p, &j->meta);
+        cached_notify(&j->meta);
         F.stats.segments++;
         F.stats.bytes += j->res.size;
+        metrics_add(M_FLUSH_SEGMENTS, 1);
+        metrics_add(M_FLUSH_BYTES, (double)j->res.size);
+        metrics_observe(M_FLUSH_SEGMENT_BYTES, (double)j->res.size);
     }
     F.stats.cycles++;
+    metrics_add(M_FLUSH_CYCLES, 1);
+    metrics_observe(M_FLUSH_SECONDS, (double)(now_us_f() - t0_us) / 1e6);
     if (njobs && log_level <= LOG_DEBUG)
         log_debug("cycle: %zu segment(s), %zu committed, %lld ms", njobs, ncommit, (long long)(now_ms_f() - t0));
 
@@ -419,6 +522,7 @@ static void on_append(kr_t *r) {
 }
 
 static void delete_topic_objects(const char *topic);
+static void on_delete_records(kr_t *r);
 
 /* READY carries what is committed, so that the broker starts from the truth:
  * u32 count, then per partition: topic, partition, committed end, log start. */
@@ -486,6 +590,7 @@ static void on_frame(uint8_t type, kr_t *r) {
         break;
     }
     case FP_APPEND: on_append(r); break;
+    case FP_DELRECORDS: on_delete_records(r); break;
     case FP_FLUSH: if (F.dirty) schedule_cycle(0); break;
     default: log_warn("unknown frame type %u from broker", type);
     }
@@ -544,7 +649,87 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
 }
 
-/* ---- retention ---- */
+/* ---- metrics: STATS to the broker ---- */
+
+/* Copies the object store's counters and our own state into the registry
+ * and sends every series to the broker (fproto.h STATS). */
+static void stats_cb(evutil_socket_t fd, short what, void *arg) {
+    if (!F.broker) return;
+    objstore_stats_t st;
+    objstore_get_stats(F.store, &st);
+    static const struct { const char *op; size_t off; } ops[] = {
+        {"put", offsetof(objstore_stats_t, puts)},       {"get", offsetof(objstore_stats_t, gets)},
+        {"head", offsetof(objstore_stats_t, heads)},     {"delete", offsetof(objstore_stats_t, deletes)},
+        {"list", offsetof(objstore_stats_t, lists)},
+    };
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        metrics_set(M_OBJ_OPS, (double)*(const uint64_t *)((const char *)&st + ops[i].off), "flusher", ops[i].op);
+    metrics_set(M_OBJ_BYTES, (double)st.bytes_put, "flusher", "put");
+    metrics_set(M_OBJ_BYTES, (double)st.bytes_got, "flusher", "get");
+    metrics_set(M_OBJ_RETRIES, (double)st.retries, "flusher");
+    /* Failed uploads are counted per cycle (op put); the store's other
+     * failures (deletes, lists, reads at start) go under op "other". */
+    double put_errors = metrics_get(M_OBJ_ERRORS, "flusher", "put");
+    metrics_set(M_OBJ_ERRORS, (double)st.errors > put_errors ? (double)st.errors - put_errors : 0, "flusher", "other");
+    metrics_set(M_FLUSH_PENDING_BYTES, (double)F.pending_bytes);
+    metrics_sample_process("flusher", getpid());
+    kw_t w;
+    kw_init(&w, 4096);
+    metrics_encode(&w);
+    send_frame(FP_STATS, w.buf, w.len);
+    kw_free(&w);
+}
+
+/* ---- retention and DeleteRecords ---- */
+
+/* Moves p's log start to new_start, dropping its first `drop` segments (all
+ * below new_start): metadata first (so a crash never leaves metadata naming
+ * deleted objects), then the objects; then tells the broker (LOGSTART).
+ * Returns -1 when metadata could not be written (nothing changed). */
+static int log_start_advance(fpart_t *p, size_t drop, int64_t new_start, const char *why) {
+    ftopic_t *t = p->topic;
+    if (meta_remove_segments(F.meta, p->segs, (int)drop, t->name, p->partition, new_start)) {
+        log_error("%s: %s[%d]: cannot record log start %lld in metadata", why, t->name, p->partition,
+                  (long long)new_start);
+        return -1;
+    }
+    char err[256];
+    for (size_t i = 0; i < drop; i++) {
+        char key[SEG_KEY_MAX];
+        seg_key(key, sizeof key, F.ns, t->name, p->partition, p->segs[i].base_offset, "kfs");
+        objstore_delete(F.store, key, err, sizeof err);
+        seg_key(key, sizeof key, F.ns, t->name, p->partition, p->segs[i].base_offset, "index");
+        objstore_delete(F.store, key, err, sizeof err);
+    }
+    log_info("%s: %s[%d] dropped %zu segment(s); log start %lld", why, t->name, p->partition, drop,
+             (long long)new_start);
+    memmove(p->segs, p->segs + drop, (p->nsegs - drop) * sizeof *p->segs);
+    p->nsegs -= drop;
+    p->log_start = new_start;
+    send_logstart(p);
+    return 0;
+}
+
+/* DELRECORDS: the log start moves to `offset` (capped at the committed end);
+ * segments whose last offset is below it go. */
+static void on_delete_records(kr_t *r) {
+    kstr_t topic = kr_str(r, false);
+    int32_t partition = kr_i32(r);
+    int64_t offset = kr_i64(r);
+    if (r->err || topic.len <= 0 || partition < 0) { log_error("malformed DELRECORDS from broker"); return; }
+    ftopic_t *t = topic_get(topic.p, (size_t)topic.len);
+    if (!t || partition >= t->np) return; /* deleted meanwhile */
+    fpart_t *p = &t->parts[partition];
+    if (offset > p->committed_end) {
+        log_warn("delete records: %s[%d]: offset %lld is past the committed end %lld; capped", t->name, partition,
+                 (long long)offset, (long long)p->committed_end);
+        offset = p->committed_end;
+    }
+    if (offset <= p->log_start) return;
+    size_t drop = 0;
+    while (drop < p->nsegs && p->segs[drop].last_offset < offset) drop++;
+    log_start_advance(p, drop, offset, "delete records");
+}
 
 static void retention_part(fpart_t *p, int64_t now) {
     ftopic_t *t = p->topic;
@@ -562,23 +747,8 @@ static void retention_part(fpart_t *p, int64_t now) {
     }
     if (!drop) return;
     int64_t new_start = drop < p->nsegs ? p->segs[drop].base_offset : p->committed_end;
-    /* Metadata first (so a crash never leaves metadata naming deleted
-     * objects), then the objects. */
-    if (meta_remove_segments(F.meta, p->segs, (int)drop, t->name, p->partition, new_start)) return;
-    char err[256];
-    for (size_t i = 0; i < drop; i++) {
-        char key[SEG_KEY_MAX];
-        seg_key(key, sizeof key, F.ns, t->name, p->partition, p->segs[i].base_offset, "kfs");
-        objstore_delete(F.store, key, err, sizeof err);
-        seg_key(key, sizeof key, F.ns, t->name, p->partition, p->segs[i].base_offset, "index");
-        objstore_delete(F.store, key, err, sizeof err);
-    }
-    log_info("retention: %s[%d] dropped %zu segment(s); log start %lld", t->name, p->partition, drop,
-             (long long)new_start);
-    memmove(p->segs, p->segs + drop, (p->nsegs - drop) * sizeof *p->segs);
-    p->nsegs -= drop;
-    p->log_start = new_start;
-    send_logstart(p);
+    if (new_start < p->log_start) new_start = p->log_start; /* DeleteRecords moved it inside a segment */
+    log_start_advance(p, drop, new_start, "retention");
 }
 
 static void retention_cb(evutil_socket_t fd, short what, void *arg) {
@@ -778,6 +948,9 @@ int flusher_main(void) {
     struct event *ret_ev = event_new(F.base, -1, EV_PERSIST, retention_cb, NULL);
     struct timeval five = {5, 0};
     event_add(ret_ev, &five);
+    struct event *stats_ev = event_new(F.base, -1, EV_PERSIST, stats_cb, NULL);
+    struct timeval one = {1, 0};
+    event_add(stats_ev, &one);
     struct event *sigint = evsignal_new(F.base, SIGINT, on_signal, NULL);
     struct event *sigterm = evsignal_new(F.base, SIGTERM, on_signal, NULL);
     evsignal_add(sigint, NULL);
@@ -791,6 +964,7 @@ int flusher_main(void) {
     unlink(sock);
     if (F.broker) bufferevent_free(F.broker);
     event_free(ret_ev);
+    event_free(stats_ev);
     event_free(sigint);
     event_free(sigterm);
     event_free(F.cycle_ev);

@@ -1,15 +1,22 @@
 #!/usr/bin/python3
 """confluent-kafka (librdkafka) producer with every compression codec, and an
-assign()-based consumer reading everything back byte-exact."""
+assign()-based consumer reading everything back byte-exact; the stored
+segments hold every codec's batches compressed with that codec (librdkafka
+only compresses with a codec it believes the broker supports: lz4 needs
+FindCoordinator in ApiVersions)."""
+import glob
+import os
 import random
 import time
 import unittest
 
 import harness
+import kfs_reader
 from confluent_kafka import Consumer, KafkaError, KafkaException, OFFSET_BEGINNING, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
+CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}  # batch attributes & 7
 N = 3000
 PARTS = 3
 
@@ -146,6 +153,21 @@ class Confluent(harness.BrokerTestCase):
                 self.assertEqual(m.headers() or [], h, "headers of message %d" % i)
                 ts_type, ts = m.timestamp()
                 self.assertGreater(ts, 1_600_000_000_000, "timestamp of message %d" % i)
+
+        # The stored segments (acks=all: committed before the acks came)
+        # hold the batches as produced: compressed with this codec.
+        codecs = {}
+        nrec = 0
+        for q in range(PARTS):
+            pattern = os.path.join(self.broker.data_dir, "objects", "default", topic, str(q), "*.kfs")
+            for path in sorted(glob.glob(pattern)):
+                with open(path, "rb") as f:
+                    seg = kfs_reader.parse_segment(f.read())
+                for b in seg["batches"]:
+                    codecs[b["attributes"] & 7] = codecs.get(b["attributes"] & 7, 0) + 1
+                    nrec += b["record_count"]
+        self.assertEqual(nrec, N, "records in the stored segments of %s" % topic)
+        self.assertEqual(list(codecs), [CODEC_IDS[codec]], "batch codecs stored for %s: %r" % (codec, codecs))
 
     def test_none(self):
         self.roundtrip("none")

@@ -18,8 +18,10 @@
 
 typedef Suite *(suite_fn)(void);
 
+suite_fn etcd_suite;
+suite_fn metrics_suite;
 suite_fn kbuf_suite, kmsg_suite, batch_suite, config_suite, msg_topics_suite, msg_fetch_suite, segment_suite,
-    objstore_suite, records_suite, store_read_suite;
+    objstore_suite, records_suite, store_read_suite, shm_ring_suite;
 
 static suite_fn *const suites[] = {
     kbuf_suite,
@@ -32,6 +34,9 @@ static suite_fn *const suites[] = {
     objstore_suite,
     records_suite,
     store_read_suite,
+    shm_ring_suite,
+    etcd_suite,
+    metrics_suite,
 };
 
 int main(void) {

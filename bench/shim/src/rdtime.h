@@ -1,0 +1,2 @@
+/* rdtime.h - see rd.h: rd_clock() and rd_ts_t live there. */
+#include "rd.h"
