@@ -30,12 +30,15 @@ Settings (environment):
                        asks for 2048 (BENCH_READ_MB=2048: ~4 GB of RAM, +3 min)
   BENCH_READ_PARTITIONS=1  partitions of the catch-up topic
   BENCH_MEM_STEP_MB=256    memory section: MB produced per step
-  BENCH_SWEEP_RATE=2000    msg/s (1 KiB) produced in the flush sweep
+  BENCH_SWEEP_RATE=100     msg/s (1 KiB) offered in the flush sweep
   BENCH_SWEEP_SECONDS=6    seconds per sweep point
   BENCH_SWEEP_PARTITIONS=1,16,64  BENCH_SWEEP_INTERVALS=25,50,100,250,500
+  BENCH_SWEEP_ACKS1_PARTITIONS=16  the same sweep with acks=1 (PUT cost
+                       when nobody waits: the interval sets the pace)
   BENCH_ONLY=a,b       run only these sections (names above)
-  BENCH_PROFILE=1      also `perf record -g` the broker during the 1 KiB
-                       throughput runs (reports into build/bench/perf-*.txt)
+  BENCH_PROFILE=1      also `perf record --call-graph dwarf` the broker during
+                       the first 1 KiB throughput runs (reports into
+                       build/bench/perf-*.txt; needs linux-perf)
   BENCH_RECORD=0       do not touch BENCHMARKS.md
   BENCH_OUT=path       JSON output (default build/bench/results.json)
   BENCH_KEEP=1         keep the temp dirs (logs, data) under build/bench/tmp
@@ -88,7 +91,7 @@ REPEAT = max(1, env_num("BENCH_REPEAT", 3, int))
 READ_MB = max(16, env_num("BENCH_READ_MB", 512 * SCALE, float))
 READ_PARTS = max(1, env_num("BENCH_READ_PARTITIONS", 1, int))
 MEM_STEP_MB = max(16, env_num("BENCH_MEM_STEP_MB", 256 * SCALE, float))
-SWEEP_RATE = max(100, env_num("BENCH_SWEEP_RATE", 2000, int))
+SWEEP_RATE = max(10, env_num("BENCH_SWEEP_RATE", 100, int))
 SWEEP_SECONDS = max(2.0, env_num("BENCH_SWEEP_SECONDS", 6 * SCALE, float))
 
 
@@ -102,6 +105,7 @@ def env_list(name, default):
 
 SWEEP_PARTITIONS = env_list("BENCH_SWEEP_PARTITIONS", [1, 16, 64])
 SWEEP_INTERVALS = env_list("BENCH_SWEEP_INTERVALS", [25, 50, 100, 250, 500])
+SWEEP_ACKS1_PARTITIONS = env_list("BENCH_SWEEP_ACKS1_PARTITIONS", [16])
 PROFILE = os.environ.get("BENCH_PROFILE", "0") not in ("", "0")
 RECORD = os.environ.get("BENCH_RECORD", "1") not in ("", "0")
 KEEP = os.environ.get("BENCH_KEEP", "0") not in ("", "0")
@@ -418,6 +422,23 @@ class Node:
 
 # ------------------------------------------------- the load generator
 
+TIME_BIN = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+CPU_RE = re.compile(r"BENCHCPU ([\d.]+) ([\d.]+)")
+
+
+def timed(args):
+    """args run under /usr/bin/time, which prints the client's CPU seconds
+    (user, system) as a BENCHCPU line on stderr."""
+    return [TIME_BIN, "-f", "BENCHCPU %U %S"] + args if TIME_BIN else args
+
+
+def client_cpu(text):
+    m = None
+    for m in CPU_RE.finditer(text):
+        pass
+    return round(float(m.group(1)) + float(m.group(2)), 2) if m else None
+
+
 PROD_RE = re.compile(r"(\d+) messages produced \((\d+) bytes\), (\d+) delivered \(offset (-?\d+), (\d+) failed\) "
                      r"in (\d+)ms: (\d+) msgs/s and ([\d.]+) MB/s")
 CONS_RE = re.compile(r"(\d+) messages \((\d+) bytes\) consumed in (\d+)ms: (\d+) msgs/s \(([\d.]+) MB/s\)")
@@ -438,7 +459,7 @@ def perf_produce(bootstrap, topic, size, count, acks, partition=0, rate=None, la
         args += ["-X", "%s=%s" % (k, v)]
     if timeout is None:
         timeout = 120 + (count / rate * 2 if rate else count * size / 20e6)
-    rc, out = run(args, timeout)
+    rc, out = run(timed(args), timeout)
     m = None
     for m in PROD_RE.finditer(out):
         pass
@@ -453,6 +474,7 @@ def perf_produce(bootstrap, topic, size, count, acks, partition=0, rate=None, la
         "seconds": ms / 1000.0,
         "msg_s": round(delivered / (ms / 1000.0), 1),
         "mb_s": round(delivered * size / 1e6 / (ms / 1000.0), 2),
+        "client_cpu_s": client_cpu(out),
     }
 
 
@@ -460,7 +482,7 @@ def perf_consume_start(bootstrap, topic, partitions, count, offset="end", latenc
     """Starts rdkafka_performance -C in the background (line-buffered output
     into a file); returns (proc, output path)."""
     out = os.path.join(TMP, "%s-%d.out" % (name, time.monotonic_ns()))
-    args = ["stdbuf", "-oL", RDKPERF, "-C", "-t", topic, "-b", bootstrap, "-o", offset, "-c", str(count)]
+    args = timed(["stdbuf", "-oL", RDKPERF]) + ["-C", "-t", topic, "-b", bootstrap, "-o", offset, "-c", str(count)]
     for p in partitions:
         args += ["-p", str(p)]
     if latency_file:
@@ -499,14 +521,19 @@ def perf_consume_finish(proc, out, timeout):
     stop(proc, timeout=3)
     with open(out, errors="replace") as f:
         text = f.read()
+    try:
+        with open(out + ".err", errors="replace") as f:
+            cpu = client_cpu(f.read())
+    except OSError:
+        cpu = None
     m = None
     for m in CONS_RE.finditer(text):
         pass
     if not m:
-        return {"msgs": 0, "bytes": 0, "seconds": None, "msg_s": None, "mb_s": None}
+        return {"msgs": 0, "bytes": 0, "seconds": None, "msg_s": None, "mb_s": None, "client_cpu_s": cpu}
     msgs, nbytes, ms = int(m.group(1)), int(m.group(2)), max(1, int(m.group(3)))
     return {"msgs": msgs, "bytes": nbytes, "seconds": ms / 1000.0, "msg_s": round(msgs / (ms / 1000.0), 1),
-            "mb_s": round(nbytes / 1e6 / (ms / 1000.0), 2)}
+            "mb_s": round(nbytes / 1e6 / (ms / 1000.0), 2), "client_cpu_s": cpu}
 
 
 def read_latencies(path, skip=0):
@@ -582,7 +609,7 @@ def profile_start(pid, tag):
     data = os.path.join(OUT_DIR, "perf-%s.data" % tag)
     if not shutil.which("perf"):
         return None
-    p = spawn(["perf", "record", "-g", "-F", "999", "-o", data, "-p", str(pid)],
+    p = spawn(["perf", "record", "--call-graph", "dwarf,16384", "-F", "499", "-o", data, "-p", str(pid)],
               os.path.join(TMP, "perf-%s.log" % tag))
     time.sleep(0.3)
     return (p, data, tag)
@@ -594,8 +621,12 @@ def profile_finish(h):
     p, data, tag = h
     stop(p, timeout=20, sig=signal.SIGINT)
     report = os.path.join(OUT_DIR, "perf-%s.txt" % tag)
-    run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,symbol", "--percent-limit",
-         "0.5", "-g", "none"], 120, log_path=report)
+    _, self_txt = run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,symbol",
+                       "--percent-limit", "0.5", "-g", "none"], 300)
+    _, incl_txt = run(["perf", "report", "-i", data, "--stdio", "--children", "--sort", "symbol",
+                       "--percent-limit", "2", "-g", "none"], 300)
+    with open(report, "w") as f:
+        f.write("# self time (dso, symbol)\n" + self_txt + "\n# inclusive time (symbol)\n" + incl_txt)
     log("profile: %s" % report)
     return report
 
@@ -779,41 +810,48 @@ def section_sweep():
     s3 = S3rver("s3-sweep").start()
     proxy = DelayProxy(s3.port).start()
     runs = []
+    points = [("all", p, i) for p in SWEEP_PARTITIONS for i in SWEEP_INTERVALS]
+    points += [("1", p, i) for p in SWEEP_ACKS1_PARTITIONS for i in SWEEP_INTERVALS]
     try:
-        for parts in SWEEP_PARTITIONS:
-            for interval in SWEEP_INTERVALS:
-                ns = "sweep-p%d-i%d" % (parts, interval)
-                node = Node(ns, s3_env(proxy.port, ns, KAFSCALE_FLUSH_INTERVAL_MS=interval,
-                                       KAFSCALE_AUTO_CREATE_PARTITIONS=parts))
-                node.start()
-                lfile = os.path.join(TMP, "sweep-%s.txt" % ns)
-                try:
-                    watch = ProcWatch(node.pids()).start()
-                    s0 = proxy.stats()
-                    count = int(SWEEP_RATE * SWEEP_SECONDS)
-                    r = perf_produce(node.bootstrap, "sweep", 1024, count, -1, partition=None, rate=SWEEP_RATE,
-                                     latency_file=lfile, props={"linger.ms": "0"})
-                    s1 = proxy.stats()
-                    w = watch.finish()
-                finally:
-                    node.stop()
-                puts = s1["puts"] - s0["puts"]
-                put_s = puts / r["seconds"]
-                lat = lat_summary(read_latencies(lfile, int(SWEEP_RATE * 0.5)))
-                row = {"partitions": parts, "flush_ms": interval, "msgs": r["msgs"], "achieved_msg_s": r["msg_s"],
-                       "seconds": r["seconds"], "puts": puts, "put_s": round(put_s, 2),
-                       "put_mb": round((s1["put_bytes"] - s0["put_bytes"]) / 1e6, 2),
-                       "cost_month_usd": round(put_s * MONTH_S * PUT_PRICE, 2),
-                       "produce": lat, "procs": w}
-                runs.append(row)
-                log("sweep p=%-2d flush=%3d ms: produce p50/p99 %s/%s ms, %.1f PUT/s, $%.0f/month, %.0f msg/s" % (
-                    parts, interval, lat["p50_ms"], lat["p99_ms"], put_s, row["cost_month_usd"], r["msg_s"]))
+        for acks, parts, interval in points:
+            ns = "sweep-a%s-p%d-i%d" % (acks, parts, interval)
+            node = Node(ns, s3_env(proxy.port, ns, KAFSCALE_FLUSH_INTERVAL_MS=interval,
+                                   KAFSCALE_AUTO_CREATE_PARTITIONS=parts))
+            node.start()
+            lfile = os.path.join(TMP, "sweep-%s.txt" % ns)
+            try:
+                watch = ProcWatch(node.pids()).start()
+                s0 = proxy.stats()
+                count = int(SWEEP_RATE * SWEEP_SECONDS)
+                r = perf_produce(node.bootstrap, "sweep", 1024, count, -1 if acks == "all" else 1, partition=None,
+                                 rate=SWEEP_RATE, latency_file=lfile, props={"linger.ms": "5"})
+                if acks == "1":
+                    # acks=1 returns before the data is durable: count the
+                    # PUTs over the same window as long as the flusher keeps
+                    # its interval (the producer finished; wait one more).
+                    time.sleep(max(0.0, SWEEP_SECONDS - r["seconds"]))
+                s1 = proxy.stats()
+                w = watch.finish()
+            finally:
+                node.stop()
+            window = max(r["seconds"], SWEEP_SECONDS) if acks == "1" else r["seconds"]
+            puts = s1["puts"] - s0["puts"]
+            put_s = puts / window
+            lat = lat_summary(read_latencies(lfile, int(SWEEP_RATE * 0.5)))
+            row = {"acks": acks, "partitions": parts, "flush_ms": interval, "msgs": r["msgs"],
+                   "achieved_msg_s": r["msg_s"], "seconds": r["seconds"], "puts": puts, "put_s": round(put_s, 2),
+                   "put_mb": round((s1["put_bytes"] - s0["put_bytes"]) / 1e6, 2),
+                   "cost_month_usd": round(put_s * MONTH_S * PUT_PRICE, 2), "produce": lat, "procs": w}
+            runs.append(row)
+            log("sweep acks=%-3s p=%-2d flush=%3d ms: produce p50/p99 %s/%s ms, %.1f PUT/s, $%.0f/month, "
+                "%.0f msg/s" % (acks, parts, interval, lat["p50_ms"], lat["p99_ms"], put_s, row["cost_month_usd"],
+                                r["msg_s"]))
         delays = proxy.stats().get("delays_ms")
     finally:
         proxy.stop()
         s3.stop()
-    return {"rate_msg_s": SWEEP_RATE, "seconds": SWEEP_SECONDS, "message_bytes": 1024, "put_delay_ms": delays,
-            "put_price_usd": 0.005, "per_puts": 1000, "table": runs}
+    return {"rate_msg_s": SWEEP_RATE, "seconds": SWEEP_SECONDS, "message_bytes": 1024, "linger_ms": 5,
+            "put_delay_ms": delays, "put_price_usd": 0.005, "per_puts": 1000, "table": runs}
 
 
 def section_catchup(ceil):
@@ -1001,14 +1039,15 @@ def render(R):
     if sw:
         rows = []
         for r in sw["table"]:
-            rows.append([r["partitions"], r["flush_ms"], fmt(r["achieved_msg_s"]), fmt(r["produce"]["p50_ms"]),
+            rows.append([r["acks"], r["partitions"], r["flush_ms"], fmt(r["achieved_msg_s"]), fmt(r["produce"]["p50_ms"]),
                          fmt(r["produce"]["p99_ms"]), "%.1f" % r["put_s"], "$%.0f" % r["cost_month_usd"],
                          fmt(r["procs"].get("broker", {}).get("hwm_mb"))])
         d = sw.get("put_delay_ms") or {}
         parts.append("**3. Flush-interval sweep** (S3: s3rver behind the delay proxy, PUT delay p50 %s ms / p99 %s ms "
-                     "as drawn; acks=all, 1 KiB at %d msg/s for %.0f s, random partitions; cost = PUT/s x 30 days x "
-                     "$0.005 per 1,000)\n\n" % (fmt(d.get("p50")), fmt(d.get("p99")), sw["rate_msg_s"], sw["seconds"]) +
-                     md_table(["partitions", "flush ms", "msg/s", "produce p50 ms", "produce p99 ms", "PUT/s",
+                     "as drawn; 1 KiB offered at %d msg/s for %.0f s, linger.ms=5, random partitions; cost = PUT/s x "
+                     "30 days x $0.005 per 1,000)\n\n" % (fmt(d.get("p50")), fmt(d.get("p99")), sw["rate_msg_s"],
+                                                           sw["seconds"]) +
+                     md_table(["acks", "partitions", "flush ms", "msg/s", "produce p50 ms", "produce p99 ms", "PUT/s",
                                "PUT cost / month", "broker peak RSS MB"], rows))
     cu = R.get("catchup")
     if cu:
@@ -1094,7 +1133,8 @@ def main():
                 "BENCH_READ_PARTITIONS": READ_PARTS, "BENCH_MEM_STEP_MB": MEM_STEP_MB,
                 "BENCH_SWEEP_RATE": SWEEP_RATE, "BENCH_SWEEP_SECONDS": SWEEP_SECONDS,
                 "BENCH_SWEEP_PARTITIONS": ",".join(map(str, SWEEP_PARTITIONS)),
-                "BENCH_SWEEP_INTERVALS": ",".join(map(str, SWEEP_INTERVALS))}
+                "BENCH_SWEEP_INTERVALS": ",".join(map(str, SWEEP_INTERVALS)),
+                "BENCH_SWEEP_ACKS1_PARTITIONS": ",".join(map(str, SWEEP_ACKS1_PARTITIONS))}
     if ONLY:
         settings["BENCH_ONLY"] = ",".join(ONLY)
     cmd = " ".join(["%s=%s" % (k, os.environ[k]) for k in sorted(os.environ) if k.startswith("BENCH_")] +

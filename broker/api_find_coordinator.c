@@ -9,6 +9,7 @@
  * one entry per key of the batch.
  */
 #include "broker.h"
+#include "metrics.h"
 #include "msg_find_coordinator.h"
 
 static int16_t resolve(int8_t key_type, const char **msg) {
@@ -36,6 +37,7 @@ kh_result_t api_find_coordinator(kreq_t *req) {
     if (version < 4) {
         int16_t err = resolve(q.key_type, &msg);
         resp.error_code = err;
+        metrics_count_error(req->api->name, err);
         resp.error_message = msg ? kstr_c(msg) : KSTR_NULL;
         resp.node_id = err ? -1 : cfg->node_id;
         resp.host = err ? KSTR_LIT("") : kstr_c(cfg->advertised_host);
@@ -50,6 +52,7 @@ kh_result_t api_find_coordinator(kreq_t *req) {
         int16_t err = resolve(q.key_type, &msg);
         cs[i].key = *KARR_AT(q.coordinator_keys, kstr_t, i);
         cs[i].error_code = err;
+        metrics_count_error(req->api->name, err);
         cs[i].error_message = msg ? kstr_c(msg) : KSTR_NULL;
         cs[i].node_id = err ? -1 : cfg->node_id;
         cs[i].host = err ? KSTR_LIT("") : kstr_c(cfg->advertised_host);

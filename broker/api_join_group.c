@@ -11,6 +11,7 @@
  */
 #include "broker.h"
 #include "group.h"
+#include "metrics.h"
 #include "msg_join_group.h"
 
 #include <string.h>
@@ -44,6 +45,7 @@ static kh_result_t respond(kreq_t *req, ganswer_t *a) {
     join_group_resp_t resp;
     kmsg_defaults(&join_group_resp_schema, &resp);
     resp.error_code = a->error;
+    metrics_count_error(req->api->name, a->error);
     resp.generation_id = a->generation;
     resp.protocol_type = a->protocol_type ? kstr_c(a->protocol_type) : KSTR_NULL;
     resp.protocol_name = a->protocol_name ? kstr_c(a->protocol_name) : version >= 7 ? KSTR_NULL : KSTR_LIT("");
@@ -77,7 +79,8 @@ kh_result_t api_join_group(kreq_t *req) {
     }
     kreq_keep_state(req, st);
     join_group_req_t *q = &st->req;
-    int32_t rebalance_ms = version == 0 || q->rebalance_timeout_ms < 0 ? q->session_timeout_ms : q->rebalance_timeout_ms;
+    int32_t rebalance_ms =
+        version == 0 || q->rebalance_timeout_ms < 0 ? q->session_timeout_ms : q->rebalance_timeout_ms;
     int n = q->protocols.count > 0 ? q->protocols.count : 0;
     kstr_t *names = karena_alloc(&req->arena, sizeof *names * (size_t)(n ? n : 1));
     kbytes_t *metas = karena_alloc(&req->arena, sizeof *metas * (size_t)(n ? n : 1));

@@ -114,6 +114,8 @@ void kreq_finish(kreq_t *req, kh_result_t r);
 /* Re-runs the handlers of all parked requests (after a partition advanced).
  * Deferred to the event loop: cheap to call often. */
 void kreq_wake_parked(void);
+/* The client's address ("host:port", conn.c), or NULL when unknown. */
+const char *kreq_peer(const kreq_t *req);
 
 /* ---- partition log (in memory; the flusher makes it durable in issue 3) ---- */
 
@@ -286,10 +288,10 @@ const char *flink_store_message(void);
 
 /* cache_link.c: kafscale-cached and its shm ring (see that file). init
  * before store_read_init() (it installs store_read's front), shutdown after
- * store_read_shutdown(). */
+ * store_read_shutdown(); cache_link_ready() and cache_link_pid() are
+ * declared in http.h. */
 int cache_link_init(void);
 void cache_link_shutdown(void);
-bool cache_link_up(void);
 
 /* metadata (topics journal), topics.c */
 int topics_load(void);
@@ -326,6 +328,9 @@ void conn_shutdown(void);
 /* API handlers (one file each). */
 kh_fn api_produce, api_fetch, api_list_offsets, api_metadata, api_api_versions, api_create_topics,
     api_delete_topics;
+/* The consumer group APIs (group.h: the coordinator behind them). */
+kh_fn api_find_coordinator, api_join_group, api_sync_group, api_heartbeat, api_leave_group, api_offset_commit,
+    api_offset_fetch, api_describe_groups, api_list_groups, api_delete_groups, api_offset_delete;
 kh_fn api_describe_configs, api_alter_configs, api_incremental_alter_configs, api_create_partitions,
     api_delete_records, api_offset_for_leader_epoch, api_describe_cluster;
 /* api_describe_configs.c: broker resources of the config APIs (read-only).

@@ -68,6 +68,7 @@
 #define RETRY_MS         50   /* link down: try to connect this often */
 #define CHECK_MS         1000 /* a worker re-stats the ring's object at most this often */
 #define HELLO_TIMEOUT_MS 2000
+#define STARTUP_GRACE_MS 10000
 
 enum { CS_HITS, CS_MISSES, CS_LAPPED, CS_FALLBACKS, CS_MAX };
 
@@ -85,6 +86,8 @@ static struct {
     uint64_t generation;                 /* from the last WELCOME */
     int32_t cached_pid;
     uint64_t sent[CS_MAX];               /* loop: counts already reported */
+    int64_t init_ms;
+    bool ever_up;
     pthread_key_t tkey;
     bool tkey_ok;
     /* shared with the workers (__atomic) */
@@ -418,6 +421,7 @@ static void on_welcome(kr_t *r) {
              pid, ver, nm, (unsigned long long)gen, (unsigned long long)size, ra);
     C.generation = gen;
     C.cached_pid = pid;
+    C.ever_up = true;
     C.backoff_ms = 100;
     set_up(true);
 }
@@ -554,7 +558,22 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg) {
     tick_arm(RETRY_MS);
 }
 
-bool cache_link_up(void) { return __atomic_load_n(&C.up, __ATOMIC_ACQUIRE) != 0; }
+/* For http.c (/readyz, metrics, GetStatus; declared weak in http.h). Ready:
+ * the link is up; or cached is turned off (KAFSCALE_CACHED=false: the node
+ * reads the object store itself); or the broker started less than
+ * STARTUP_GRACE_MS ago and has not seen cached yet (it reserves its ring
+ * first: a node is not "unready" for the few hundred ms that takes). */
+bool cache_link_ready(void) {
+    if (!C.enabled || __atomic_load_n(&C.up, __ATOMIC_ACQUIRE)) return true;
+    return !C.ever_up && mono_ms() - C.init_ms < STARTUP_GRACE_MS;
+}
+
+/* The cached the broker talks to (its own child, or one it found running),
+ * 0 when none. */
+pid_t cache_link_pid(void) {
+    if (__atomic_load_n(&C.up, __ATOMIC_ACQUIRE) && C.cached_pid > 0) return C.cached_pid;
+    return C.pid;
+}
 
 int cache_link_init(void) {
     C.enabled = env_bool("KAFSCALE_CACHED", true);
@@ -608,6 +627,7 @@ int cache_link_init(void) {
     }
     C.tkey_ok = true;
     C.backoff_ms = 100;
+    C.init_ms = mono_ms();
     store_read_set_front(front, NULL);
     C.timer = evtimer_new(g_broker.base, tick_cb, NULL);
     tick_arm(RETRY_MS);

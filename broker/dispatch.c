@@ -9,6 +9,17 @@
 #include "msg_metadata.h"
 #include "msg_create_topics.h"
 #include "msg_delete_topics.h"
+#include "msg_find_coordinator.h"
+#include "msg_join_group.h"
+#include "msg_sync_group.h"
+#include "msg_heartbeat.h"
+#include "msg_leave_group.h"
+#include "msg_offset_commit.h"
+#include "msg_offset_fetch.h"
+#include "msg_describe_groups.h"
+#include "msg_list_groups.h"
+#include "msg_delete_groups.h"
+#include "msg_offset_delete.h"
 #include "msg_delete_records.h"
 #include "msg_offset_for_leader_epoch.h"
 #include "msg_describe_configs.h"
@@ -25,6 +36,22 @@ const api_def_t api_table[] = {
     {KAPI_API_VERSIONS, 0, 3, 3, "ApiVersions", api_api_versions, &api_versions_req_schema, &api_versions_resp_schema},
     {KAPI_CREATE_TOPICS, 0, 7, 5, "CreateTopics", api_create_topics, &create_topics_req_schema, &create_topics_resp_schema},
     {KAPI_DELETE_TOPICS, 0, 6, 4, "DeleteTopics", api_delete_topics, &delete_topics_req_schema, &delete_topics_resp_schema},
+    {KAPI_OFFSET_COMMIT, 0, 8, 8, "OffsetCommit", api_offset_commit,
+     &offset_commit_req_schema, &offset_commit_resp_schema},
+    {KAPI_OFFSET_FETCH, 0, 8, 6, "OffsetFetch", api_offset_fetch, &offset_fetch_req_schema, &offset_fetch_resp_schema},
+    {KAPI_FIND_COORDINATOR, 0, 4, 3, "FindCoordinator", api_find_coordinator,
+     &find_coordinator_req_schema, &find_coordinator_resp_schema},
+    {KAPI_JOIN_GROUP, 0, 9, 6, "JoinGroup", api_join_group, &join_group_req_schema, &join_group_resp_schema},
+    {KAPI_HEARTBEAT, 0, 4, 4, "Heartbeat", api_heartbeat, &heartbeat_req_schema, &heartbeat_resp_schema},
+    {KAPI_LEAVE_GROUP, 0, 5, 4, "LeaveGroup", api_leave_group, &leave_group_req_schema, &leave_group_resp_schema},
+    {KAPI_SYNC_GROUP, 0, 5, 4, "SyncGroup", api_sync_group, &sync_group_req_schema, &sync_group_resp_schema},
+    {KAPI_DESCRIBE_GROUPS, 0, 5, 5, "DescribeGroups", api_describe_groups,
+     &describe_groups_req_schema, &describe_groups_resp_schema},
+    {KAPI_LIST_GROUPS, 0, 4, 3, "ListGroups", api_list_groups, &list_groups_req_schema, &list_groups_resp_schema},
+    {KAPI_DELETE_GROUPS, 0, 2, 2, "DeleteGroups", api_delete_groups,
+     &delete_groups_req_schema, &delete_groups_resp_schema},
+    {KAPI_OFFSET_DELETE, 0, 0, KV_MAX, "OffsetDelete", api_offset_delete,
+     &offset_delete_req_schema, &offset_delete_resp_schema},
     {KAPI_DELETE_RECORDS, 0, 2, 2, "DeleteRecords", api_delete_records, &delete_records_req_schema,
      &delete_records_resp_schema},
     {KAPI_OFFSET_FOR_LEADER_EPOCH, 0, 4, 4, "OffsetForLeaderEpoch", api_offset_for_leader_epoch,

@@ -24,6 +24,7 @@
 #include "broker.h"
 #include "config.h"
 #include "meta_groups.h"
+#include "metrics.h"
 
 group_config_t g_group_cfg = {
     .min_session_timeout_ms = 6000,
@@ -1596,6 +1597,22 @@ static void retention_cb(evutil_socket_t fd, short what, void *arg) {
     evtimer_add(retention_timer, &tv);
 }
 
+/* ---- metrics ---- */
+
+/* kafscale_consumer_group_lag at scrape time: per committed offset, the
+ * partition's high watermark minus the offset. */
+static void lag_collector(void *arg) {
+    metrics_clear(M_GROUP_LAG);
+    const group_t *g;
+    TAILQ_FOREACH(g, &all_groups, link)
+        for (uint32_t b = 0; b < g->nobuckets; b++)
+            for (const goffset_t *o = g->obuckets[b]; o; o = o->next) {
+                if (!offset_live(o)) continue;
+                partition_t *p = partition_find(kstr_c(o->topic), o->partition);
+                metrics_set_group_lag(g->id, o->topic, o->partition, max64(p->log.hw - o->offset, 0));
+            }
+}
+
 /* ---- loading, life cycle ---- */
 
 static void load_group(void *arg, const mg_group_t *mg) {
@@ -1683,6 +1700,7 @@ int group_init(void) {
     if (ngroups) log_info("metadata: restored %d group(s) with %d committed offset(s)", ngroups, noffsets);
     group_t *g;
     TAILQ_FOREACH(g, &all_groups, link) group_arm(g);
+    metrics_add_collector(lag_collector, NULL);
     if (g_broker.base) {
         retention_timer = evtimer_new(g_broker.base, retention_cb, NULL);
         KS_ASSERT(retention_timer != NULL);

@@ -2,6 +2,7 @@
  * listener and runs the event loop until SIGINT/SIGTERM. */
 #include "broker.h"
 #include "config.h"
+#include "group.h"
 #include "http.h"
 
 #include <malloc.h>
@@ -76,6 +77,7 @@ int main(int argc, char **argv) {
     g_broker.start_ms = now_ms();
     topics_init();
     if (topics_load() != 0) return 1;
+    if (group_init() != 0) return 1;
     if (cache_link_init() != 0) return 1;
     if (store_read_init() != 0) return 1;
     /* Clients are let in once the flusher reported what is committed: before
@@ -98,6 +100,7 @@ int main(int argc, char **argv) {
     http_shutdown();
     store_read_shutdown();
     cache_link_shutdown();
+    group_shutdown();
     topics_shutdown();
     event_free(sigint);
     event_free(sigterm);

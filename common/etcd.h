@@ -19,7 +19,9 @@
  *     keepalive / time-to-live / revoke, authenticate). A put, delete, txn or
  *     lease grant then returns ETCD_ERR_UNKNOWN: it may or may not have been
  *     applied, and the caller must find out (read the key, compare the
- *     revision) before acting on either assumption.
+ *     revision) before acting on either assumption. Writes go on a fresh
+ *     connection so that libcurl never re-sends one by itself (it does, on
+ *     a kept-alive connection that dies before answering).
  *
  * Authentication. With a username and password, the client authenticates
  * (POST /v3/auth/authenticate) before its first call, sends the token in the

@@ -235,6 +235,7 @@ meta_groups_t *meta_groups_open(const char *data_dir, char *err, size_t errsz) {
     }
     struct stat st;
     if (fstat(m->fd, &st) == 0) m->written = m->live_hint = (uint64_t)st.st_size;
+    fsync_dir(m->dir); /* the journal's directory entry, when it was just created */
     return m;
 }
 
@@ -262,7 +263,12 @@ static int append_to(int fd, uint64_t *written, json_t *rec) {
     free(js);
     ssize_t w = write(fd, line, linelen);
     free(line);
-    if (w != (ssize_t)linelen) return -1;
+    if (w != (ssize_t)linelen) {
+        /* Never leave half a record: records appended after it would be
+         * hidden behind it at the next replay. */
+        if (w > 0 && ftruncate(fd, (off_t)*written) != 0) return -1;
+        return -1;
+    }
     if (fdatasync(fd)) return -1;
     *written += linelen;
     return 0;
@@ -478,7 +484,7 @@ static int compact(meta_groups_t *m) {
     char p[1100], tmp[1200];
     journal_path(m, p, sizeof p);
     snprintf(tmp, sizeof tmp, "%s.tmp", p);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) { json_decref(state); return -1; }
     uint64_t written = 0;
     int rc = 0;

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 DEBS="build-essential pkg-config libevent-dev libprotobuf-c-dev protobuf-c-compiler
 libcurl4-openssl-dev libjansson-dev liblz4-dev check clang libclang-rt-14-dev
 kcat librdkafka-dev python3 python3-kafka python3-confluent-kafka etcd-server etcd-client
-python3-boto3 python3-botocore libssl-dev zlib1g-dev libsnappy-dev libzstd-dev tmux yamllint systemd prometheus"
+python3-boto3 python3-botocore libssl-dev zlib1g-dev libsnappy-dev libzstd-dev tmux yamllint systemd prometheus iperf3 time"
 
 missing=""
 for p in $DEBS; do

@@ -625,9 +625,11 @@ class AuthEtcd(unittest.TestCase):
         self.assertTrue(any("invalid auth token" in x for x in why), w.seen)
 
     def test_threads_share_a_client_while_the_auth_store_changes(self):
-        # every change of users or roles makes etcd refuse the tokens issued
-        # before it ("revision of auth store is old"): all threads must get
-        # through with one new token between them
+        # a change of users or roles makes etcd refuse the requests in flight
+        # ("revision of auth store is old"); whoever hits it authenticates
+        # again, and every thread gets through without an error, with at most
+        # one new token per change between them (how many requests were in
+        # flight at the change is up to timing: not asserted)
         proc = subprocess.Popen([CLI_BIN, "stress", "/st", "4", "500", ",", "stats"], env=self.env(),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
@@ -643,8 +645,7 @@ class AuthEtcd(unittest.TestCase):
         res = [json.loads(l) for l in out.decode().splitlines()]
         self.assertEqual((res[0]["ok"], res[0]["watch_events"]), (True, 4 * 500 * 2))
         self.assertEqual(res[1]["errors"], 0)
-        self.assertGreaterEqual(res[1]["auths"], 2, res)
-        self.assertLessEqual(res[1]["auths"], 3, res)  # one per change, not one per thread
+        self.assertIn(res[1]["auths"], (1, 2, 3), res)  # at most one per change, not one per thread
         self.assertNotIn(self.PASSWORD.encode(), out + err)
 
     def test_a_role_limited_to_another_prefix_is_denied(self):

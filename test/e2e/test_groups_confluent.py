@@ -10,6 +10,9 @@ as the issue's "What must be shown" 1 and 2 ask.
 2. A consumer process is kill -9ed: its partitions move after the session
    timeout (not before), and the others resume from its last committed
    offsets: no message is skipped.
+3. Static membership (group.instance.id): a static member that restarts
+   within its session timeout gets its old partitions back without a
+   rebalance (the other member keeps its partitions, nothing is revoked).
 
 Short session timeouts (6 s, the broker's minimum) keep the file fast.
 """
@@ -130,7 +133,7 @@ class GroupsConfluent(harness.BrokerTestCase):
         super().setUpClass()
         admin = AdminClient({"bootstrap.servers": cls.broker.bootstrap})
         fs = admin.create_topics([NewTopic(t, num_partitions=PARTS, replication_factor=1)
-                                  for t in ("cg-eager", "cg-coop", "cg-kill")], operation_timeout=10)
+                                  for t in ("cg-eager", "cg-coop", "cg-kill", "cg-static")], operation_timeout=10)
         for f in fs.values():
             f.result(timeout=20)
 
@@ -241,6 +244,32 @@ class GroupsConfluent(harness.BrokerTestCase):
                 os.kill(child.pid, signal.SIGKILL)
                 child.wait(10)
             child.stdout.close()
+            for m in ms:
+                m.close()
+
+    def test_3_static_member_restarts_without_rebalance(self):
+        topic, group = "cg-static", "g-static"
+        self.produce(topic, 5)
+        ms = [Member(self.broker.bootstrap, group, topic, "s%d" % i, **{"group.instance.id": "static-%d" % i})
+              for i in range(2)]
+        try:
+            self.assertIsNotNone(poll_until(ms, lambda: exact_cover(ms) and all(len(m.assignment()) == 3 for m in ms),
+                                            30), "no 3/3 split: %r" % [sorted(m.assignment()) for m in ms])
+            before = [m.assignment() for m in ms]
+            poll_until(ms, lambda: False, 1.0)
+            ms[0].revoked.clear()
+            ms[0].assigned_events.clear()
+            ms[1].close()  # a static member does not leave the group on close
+            again = Member(self.broker.bootstrap, group, topic, "s1-again", **{"group.instance.id": "static-1"})
+            ms.append(again)
+            took = poll_until([ms[0], again], lambda: again.assignment() == before[1], 5.0)
+            self.assertIsNotNone(took, "the restarted static member did not get %r back: %r" % (
+                sorted(before[1]), sorted(again.assignment())))
+            poll_until([ms[0], again], lambda: False, 2.0)
+            self.assertEqual(ms[0].assignment(), before[0])
+            self.assertEqual((ms[0].revoked, ms[0].assigned_events), ([], []),
+                             "the other member went through a rebalance")
+        finally:
             for m in ms:
                 m.close()
 

@@ -19,6 +19,7 @@
 typedef Suite *(suite_fn)(void);
 
 suite_fn etcd_suite;
+suite_fn group_suite;
 suite_fn metrics_suite;
 suite_fn kbuf_suite, kmsg_suite, batch_suite, config_suite, msg_topics_suite, msg_fetch_suite, segment_suite,
     objstore_suite, records_suite, store_read_suite, shm_ring_suite;
@@ -37,6 +38,7 @@ static suite_fn *const suites[] = {
     shm_ring_suite,
     etcd_suite,
     metrics_suite,
+    group_suite,
 };
 
 int main(void) {
