@@ -24,8 +24,9 @@ Sections (BENCHMARKS.md explains each and what was found):
 
 Settings (environment):
   BENCH_SCALE=1        multiplies message counts, durations and data sizes
-  BENCH_REPEAT=3       runs of each throughput point and of the acks=all
-                       5k msg/s latency point (median reported)
+  BENCH_REPEAT=3       runs of each throughput and latency point (median
+                       reported)
+  BENCH_LATENCY_SECONDS=4  seconds per latency run (x BENCH_SCALE)
   BENCH_READ_MB=512    catch-up data set (MB of 1 KiB messages); the issue
                        asks for 2048 (BENCH_READ_MB=2048: ~4 GB of RAM, +3 min)
   BENCH_READ_PARTITIONS=1  partitions of the catch-up topic
@@ -90,6 +91,7 @@ SCALE = env_num("BENCH_SCALE", 1.0)
 REPEAT = max(1, env_num("BENCH_REPEAT", 3, int))
 READ_MB = max(16, env_num("BENCH_READ_MB", 512 * SCALE, float))
 READ_PARTS = max(1, env_num("BENCH_READ_PARTITIONS", 1, int))
+LAT_SECONDS = max(1.0, env_num("BENCH_LATENCY_SECONDS", 4.0, float))
 MEM_STEP_MB = max(16, env_num("BENCH_MEM_STEP_MB", 256 * SCALE, float))
 SWEEP_RATE = max(10, env_num("BENCH_SWEEP_RATE", 100, int))
 SWEEP_SECONDS = max(2.0, env_num("BENCH_SWEEP_SECONDS", 6 * SCALE, float))
@@ -414,10 +416,59 @@ class Node:
         return out
 
     def stop(self, timeout=60.0):
-        rc = stop(self.proc, timeout=timeout)
+        """SIGTERM to the broker alone (it makes accepted data durable and
+        stops its flusher and cached), then waits until its children are
+        gone too, so a node restarted on the same data dir finds nothing of
+        the old one. A child still there after 1 s is stopped by its PID
+        (SIGTERM, then SIGKILL)."""
+        kids = list(children(self.proc.pid)) if self.proc.poll() is None else []
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log("%s: broker still running %.0f s after SIGTERM" % (self.name, timeout))
+        rc = stop(self.proc, timeout=5)  # reaps it (SIGKILL only if it ignored SIGTERM)
         if rc not in (0, -signal.SIGTERM, None):
             log("%s: broker exit status %r (log %s)" % (self.name, rc, os.path.join(self.dir, "broker.log")))
+        for sig, wait in ((None, 1.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            alive = [k for k in kids if pid_alive(k)]
+            if not alive:
+                break
+            if sig is not None:
+                log("%s: %s still running after the broker stopped: %s" % (
+                    self.name, ", ".join("%d" % k for k in alive), "SIGTERM" if sig == signal.SIGTERM else "SIGKILL"))
+                if sig == signal.SIGTERM:
+                    ORPHANS.extend("%s:%s" % (self.name, comm_of(k)) for k in alive)
+                for k in alive:
+                    try:
+                        os.kill(k, sig)
+                    except ProcessLookupError:
+                        pass
+            end = time.time() + wait
+            while time.time() < end and any(pid_alive(k) for k in alive):
+                time.sleep(0.02)
         return rc
+
+
+ORPHANS = []  # children of a broker still running after it exited ("node:comm")
+
+
+def comm_of(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def pid_alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 # ------------------------------------------------- the load generator
@@ -581,8 +632,8 @@ def ratio(a, b):
 
 # ------------------------------------------------------------ the sections
 
-def section_ceilings():
-    res = {}
+def ceiling_sample(when):
+    res = {"when": when, "loadavg": loadavg()}
     port = free_port()
     slog = os.path.join(TMP, "iperf3-server.log")
     srv = spawn(["iperf3", "-s", "--forceflush", "-B", LOOP, "-p", str(port)], slog)
@@ -600,9 +651,19 @@ def section_ceilings():
     for label, nbytes in (("memcpy_64m_gb_s", 64 << 20), ("memcpy_1m_gb_s", 1 << 20)):
         rc, out = run([MEMCPY_BIN, str(nbytes), "1"], 30)
         res[label] = json.loads(out.strip().splitlines()[-1])["gbps"]
-    log("ceilings: loopback %.0f MB/s, memcpy %.1f GB/s (64 MiB), %.1f GB/s (1 MiB)" %
-        (res["loopback_mb_s"], res["memcpy_64m_gb_s"], res["memcpy_1m_gb_s"]))
+    log("ceilings (%s): loopback %.0f MB/s, memcpy %.1f GB/s (64 MiB), %.1f GB/s (1 MiB)" %
+        (when, res["loopback_mb_s"], res["memcpy_64m_gb_s"], res["memcpy_1m_gb_s"]))
     return res
+
+
+def ceilings_summary(samples):
+    """The machine's limits: the best of the samples (taken at the start,
+    before the catch-up reads and at the end: on a shared machine a single
+    sample can catch a busy moment)."""
+    out = {"samples": samples}
+    for k in ("loopback_mb_s", "memcpy_64m_gb_s", "memcpy_1m_gb_s"):
+        out[k] = max(x[k] for x in samples)
+    return out
 
 
 def profile_start(pid, tag):
@@ -670,6 +731,11 @@ def section_throughput():
                 "mb_s": median([r["mb_s"] for r in rs]),
                 "msg_s_all": [r["msg_s"] for r in rs],
                 "cpu_s_per_gb": median([r["cpu_s_per_gb"] for r in rs]),
+                "cpu_s_per_gb_by_proc": {n: median([cpu_per_gb(r["procs"], r["bytes"], (n,)) for r in rs if n in r["procs"]])
+                                         for n in ("broker", "flusher", "cached", "mock")
+                                         if any(n in r["procs"] for r in rs)},
+                "client_cpu_s_per_gb": median([r["client_cpu_s"] / (r["bytes"] / 1e9) for r in rs
+                                               if r.get("client_cpu_s") is not None and r["bytes"]]),
                 "hwm_mb": {n: median([r["procs"].get(n, {}).get("hwm_mb") for r in rs])
                            for n in ("broker", "flusher", "cached", "mock") if any(n in r["procs"] for r in rs)},
             }
@@ -716,10 +782,9 @@ def section_latency():
     runs = []
     for rate in (1000, 5000, 20000):
         for acks in ("1", "all"):
-            reps = REPEAT if (rate == 5000 and acks == "all") else 1
-            for rep in range(reps):
+            for rep in range(REPEAT):
                 for kind in ("mock", "kafscale"):
-                    runs.append(latency_point(kind, rate, acks, rep))
+                    runs.append(latency_point(kind, rate, acks, rep, seconds=LAT_SECONDS))
     table = []
     for rate in (1000, 5000, 20000):
         for acks in ("1", "all"):
@@ -731,8 +796,8 @@ def section_latency():
                     row[kind][what] = {k: median([r[what][k] for r in rs]) for k in ("p50_ms", "p99_ms", "p999_ms")}
                 row[kind]["achieved_msg_s"] = median([r["achieved_msg_s"] for r in rs])
                 row[kind]["runs"] = len(rs)
-                if len(rs) > 1:
-                    row[kind]["produce_p99_all"] = [r["produce"]["p99_ms"] for r in rs]
+                row[kind]["produce_p99_all"] = [r["produce"]["p99_ms"] for r in rs]
+                row[kind]["e2e_p99_all"] = [r["e2e"]["p99_ms"] for r in rs]
             table.append(row)
     return {"message_bytes": 1024, "linger_ms": 0, "runs": runs, "table": table}
 
@@ -1001,24 +1066,32 @@ def render(R):
     parts = []
     c = R.get("ceilings")
     if c:
-        parts.append("**Ceilings.** loopback (iperf3, 1 stream) %s MB/s; memcpy %.1f GB/s (64 MiB buffers), "
-                     "%.1f GB/s (1 MiB, in cache)." % (fmt(c["loopback_mb_s"]), c["memcpy_64m_gb_s"],
-                                                       c["memcpy_1m_gb_s"]))
+        parts.append("**Ceilings** (best of %d samples: %s). loopback (iperf3, one stream) %s MB/s; memcpy %.1f GB/s "
+                     "(64 MiB buffers), %.1f GB/s (1 MiB, in cache)." % (
+                         len(c["samples"]), "; ".join("%s %s MB/s, %.1f GB/s" % (x["when"], fmt(x["loopback_mb_s"]),
+                                                                              x["memcpy_64m_gb_s"])
+                                                      for x in c["samples"]),
+                         fmt(c["loopback_mb_s"]), c["memcpy_64m_gb_s"], c["memcpy_1m_gb_s"]))
     tp = R.get("throughput")
     if tp:
         rows = []
         for r in tp["table"]:
             k, m = r["kafscale"], r["mock"]
+            kb = k.get("cpu_s_per_gb_by_proc", {})
             rows.append(["%d B" % r["size"], r["acks"], fmt(m["msg_s"]), fmt(m["mb_s"], "%.1f"), fmt(k["msg_s"]),
                          fmt(k["mb_s"], "%.1f"), fmt(r["ratio_to_mock"], "%.2f"),
-                         fmt(k["cpu_s_per_gb"], "%.1f"), fmt(m["cpu_s_per_gb"], "%.1f"),
+                         "%s (%s / %s)" % (fmt(k["cpu_s_per_gb"], "%.1f"), fmt(kb.get("broker"), "%.1f"),
+                                           fmt(kb.get("flusher"), "%.1f")),
+                         fmt(m["cpu_s_per_gb"], "%.2f"),
+                         "%s / %s" % (fmt(m.get("client_cpu_s_per_gb"), "%.1f"), fmt(k.get("client_cpu_s_per_gb"), "%.1f")),
                          "%s / %s" % (fmt(k["hwm_mb"].get("broker")), fmt(k["hwm_mb"].get("flusher"))),
                          fmt(m["hwm_mb"].get("mock"))])
         parts.append("**1. Produce throughput** (file store; median of %d runs; %d x 1 KiB / %d x 100 B per run; "
                      "rdkafka_performance defaults: linger.ms=1000, one partition)\n\n" % (
                          REPEAT, tp["counts"][1024], tp["counts"][100]) +
                      md_table(["msg", "acks", "mock msg/s", "mock MB/s", "kafscale msg/s", "kafscale MB/s",
-                               "ratio", "kafscale CPU s/GB", "mock CPU s/GB", "peak RSS broker / flusher MB",
+                               "ratio", "kafscale CPU s/GB (broker / flusher)", "mock CPU s/GB",
+                               "client CPU s/GB (vs mock / vs kafscale)", "peak RSS broker / flusher MB",
                                "mock RSS MB"], rows))
     lat = R.get("latency")
     if lat:
@@ -1030,11 +1103,13 @@ def render(R):
                              "%s / %s / %s" % (fmt(x["produce"]["p50_ms"], "%.2f"), fmt(x["produce"]["p99_ms"], "%.2f"),
                                                fmt(x["produce"]["p999_ms"], "%.2f")),
                              "%s / %s / %s" % (fmt(x["e2e"]["p50_ms"], "%.2f"), fmt(x["e2e"]["p99_ms"], "%.2f"),
-                                               fmt(x["e2e"]["p999_ms"], "%.2f")), x["runs"]])
+                                               fmt(x["e2e"]["p999_ms"], "%.2f")),
+                             ", ".join(fmt(v, "%.0f") for v in x.get("produce_p99_all", []))])
         parts.append("**2. Latency** (1 KiB, one partition, linger.ms=0, file store, flush interval 20 ms; "
-                     "ms p50 / p99 / p99.9; the mock's consumer polls with fetch.wait.max.ms=1, Kafscale's "
-                     "uses the default 500 ms long poll)\n\n" +
-                     md_table(["rate", "acks", "system", "achieved msg/s", "produce-ack", "end-to-end", "runs"], rows))
+                     "ms p50 / p99 / p99.9, median of %d runs of %.0f s; the mock's consumer polls with "
+                     "fetch.wait.max.ms=1, Kafscale's uses the default 500 ms long poll)\n\n" % (REPEAT, LAT_SECONDS * SCALE) +
+                     md_table(["rate", "acks", "system", "achieved msg/s", "produce-ack", "end-to-end",
+                               "produce p99 of each run"], rows))
     sw = R.get("sweep")
     if sw:
         rows = []
@@ -1060,16 +1135,18 @@ def render(R):
             x = cu[key]
             rows.append([label, fmt(x["mb_s"], "%.1f"), fmt(ratio(x["mb_s"], lb), "%.3f"), fmt(ratio(x["mb_s"], d16), "%.2f"),
                          fmt(x.get("cpu_s_per_gb"), "%.1f"),
+                         fmt(x["client_cpu_s"] / (x["bytes"] / 1e9) if x.get("client_cpu_s") and x.get("bytes") else None,
+                             "%.1f"),
                          "%s / %s" % (fmt(x["procs"].get("broker", {}).get("hwm_mb")),
                                       fmt(x["procs"].get("cached", {}).get("hwm_mb")))])
         rows.append(["direct ranged GETs, 16 parallel (bench-s3get)", "%.1f" % d16, fmt(ratio(d16, lb), "%.3f"), "1.00",
-                     "-", "-"])
+                     "-", "-", "-"])
         rows.append(["direct ranged GETs, 2 parallel", "%.1f" % d2, fmt(ratio(d2, lb), "%.3f"), fmt(ratio(d2, d16), "%.2f"),
-                     "-", "-"])
+                     "-", "-", "-"])
         parts.append("**4. Catch-up read** of %.0f MB (1 KiB messages, %d partition(s), s3rver on loopback without "
                      "delay; consumer: rdkafka_performance -C from the beginning)\n\n" % (cu["data_mb"], cu["partitions"]) +
-                     md_table(["read", "MB/s", "vs loopback", "vs direct GETs", "broker CPU s/GB",
-                               "peak RSS broker / cached MB"], rows))
+                     md_table(["read", "MB/s", "vs loopback", "vs direct GETs", "node CPU s/GB",
+                               "consumer CPU s/GB", "peak RSS broker / cached MB"], rows))
     mem = R.get("memory")
     if mem:
         rows = [[s["produced_mb"], fmt(s["msg_s"]), s["hwm_mb"].get("broker"), s["rss_mb"].get("broker"),
@@ -1131,6 +1208,7 @@ def main():
         sys.exit("bench: iperf3 missing: run `make deps`")
     settings = {"BENCH_SCALE": SCALE, "BENCH_REPEAT": REPEAT, "BENCH_READ_MB": READ_MB,
                 "BENCH_READ_PARTITIONS": READ_PARTS, "BENCH_MEM_STEP_MB": MEM_STEP_MB,
+                "BENCH_LATENCY_SECONDS": LAT_SECONDS,
                 "BENCH_SWEEP_RATE": SWEEP_RATE, "BENCH_SWEEP_SECONDS": SWEEP_SECONDS,
                 "BENCH_SWEEP_PARTITIONS": ",".join(map(str, SWEEP_PARTITIONS)),
                 "BENCH_SWEEP_INTERVALS": ",".join(map(str, SWEEP_INTERVALS)),
@@ -1144,8 +1222,10 @@ def main():
                   "settings": settings}}
     want = ONLY or SECTIONS
     log("sections: %s; temp dir %s" % (", ".join(want), TMP))
+    ceil = []
     if "ceilings" in want:
-        R["ceilings"] = section_ceilings()
+        ceil.append(ceiling_sample("start"))
+        R["ceilings"] = ceilings_summary(ceil)
     if "throughput" in want:
         R["throughput"] = section_throughput()
     if "latency" in want:
@@ -1153,10 +1233,21 @@ def main():
     if "sweep" in want:
         R["sweep"] = section_sweep()
     if "catchup" in want:
+        if ceil:
+            ceil.append(ceiling_sample("before catch-up"))
+            R["ceilings"] = ceilings_summary(ceil)
         R["catchup"] = section_catchup(R.get("ceilings"))
     if "memory" in want:
         R["memory"] = section_memory()
+    if ceil:
+        ceil.append(ceiling_sample("end"))
+        R["ceilings"] = ceilings_summary(ceil)
+        if R.get("catchup"):  # ratios against the best loopback figure of the run
+            lb = R["ceilings"]["loopback_mb_s"]
+            for k in ("warm", "cold"):
+                R["catchup"]["%s_vs_loopback" % k] = ratio(R["catchup"][k]["mb_s"], lb)
     R["targets"] = targets(R)
+    R["meta"]["orphaned_children"] = ORPHANS
     R["meta"]["loadavg_end"] = loadavg()
     R["meta"]["minutes"] = round((time.time() - T0) / 60.0, 1)
     with open(OUT + ".tmp", "w") as f:

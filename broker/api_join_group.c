@@ -22,15 +22,6 @@ typedef struct jg_state {
     int64_t park_ms;
 } jg_state_t;
 
-/* The connection's peer address ("host:port"), or NULL. The address lives in
- * conn.c's private connection struct, so conn.c defines the real
- * kreq_peer(); this weak default (no address: the host is reported as "/")
- * only keeps a build without it whole. */
-__attribute__((weak)) const char *kreq_peer(const kreq_t *req) {
-    (void)req;
-    return NULL;
-}
-
 /* Kafka reports a member's host as InetAddress.toString(): "/127.0.0.1". */
 static void client_host(const kreq_t *req, char *out, size_t sz) {
     const char *peer = kreq_peer(req);

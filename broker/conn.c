@@ -442,6 +442,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) conn_close(c, NULL);
 }
 
+const char *kreq_peer(const kreq_t *req) { return req->conn ? req->conn->peer : NULL; }
+
 void conn_unflushed_resume(void) {
     kconn_t *c;
     while ((c = TAILQ_FIRST(&unflushed_waiters))) {

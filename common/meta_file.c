@@ -61,6 +61,30 @@ static int mkdirs(const char *path) {
     return (mkdir(tmp, 0755) && errno != EEXIST) ? -1 : 0;
 }
 
+/* Length of the journal's prefix made of whole, valid records (what replay
+ * reads). Anything after it is a torn tail from a crash. */
+static off_t good_prefix(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    off_t good = 0;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        if (n < 11 || line[n - 1] != '\n' || line[8] != ' ') break;
+        unsigned crc;
+        if (sscanf(line, "%8x", &crc) != 1 || crc != crc32c(0, line + 9, (size_t)n - 10)) break;
+        line[n - 1] = 0;
+        json_t *rec = json_loads(line + 9, 0, NULL);
+        if (!rec) break;
+        json_decref(rec);
+        good += n;
+    }
+    free(line);
+    fclose(f);
+    return good;
+}
+
 meta_t *meta_open(const char *data_dir, const char *writer, char *err, size_t errsz) {
     meta_t *m = calloc(1, sizeof *m);
     if (!m) { snprintf(err, errsz, "out of memory"); return NULL; }
@@ -107,7 +131,24 @@ meta_t *meta_open(const char *data_dir, const char *writer, char *err, size_t er
             return NULL;
         }
         struct stat st;
-        if (fstat(m->fd, &st) == 0) m->written = m->live_hint = (uint64_t)st.st_size;
+        if (fstat(m->fd, &st) == 0) {
+            /* Cut a torn tail left by a crash: records appended after it
+             * would never be replayed. */
+            off_t good = good_prefix(p);
+            if (good < st.st_size) {
+                fprintf(stderr, "metadata: %s: dropping %lld byte(s) of a torn record at the end\n", p,
+                        (long long)(st.st_size - good));
+                if (ftruncate(m->fd, good) != 0 || fsync(m->fd) != 0) {
+                    snprintf(err, errsz, "cannot truncate the torn tail of %s: %s", p, strerror(errno));
+                    close(m->fd);
+                    close(m->lock_fd);
+                    free(m);
+                    return NULL;
+                }
+                st.st_size = good;
+            }
+            m->written = m->live_hint = (uint64_t)st.st_size;
+        }
     }
     return m;
 }

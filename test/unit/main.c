@@ -22,7 +22,7 @@ suite_fn etcd_suite;
 suite_fn group_suite;
 suite_fn metrics_suite;
 suite_fn kbuf_suite, kmsg_suite, batch_suite, config_suite, msg_topics_suite, msg_fetch_suite, segment_suite,
-    objstore_suite, records_suite, store_read_suite, shm_ring_suite;
+    objstore_suite, records_suite, store_read_suite, meta_suite, shm_ring_suite;
 
 static suite_fn *const suites[] = {
     kbuf_suite,
@@ -35,6 +35,7 @@ static suite_fn *const suites[] = {
     objstore_suite,
     records_suite,
     store_read_suite,
+    meta_suite,
     shm_ring_suite,
     etcd_suite,
     metrics_suite,
