@@ -129,7 +129,8 @@ typedef struct cthread {
     uint64_t epoch;
     int64_t next_check_ms, next_map_ms;
     int fd;
-    int64_t next_connect_ms;
+    int64_t next_connect_ms;             /* after a failed connect: not before this, */
+    uint64_t connect_epoch;              /* unless the control link saw cached since */
     uint32_t next_id;
     int last_map_rc;
     kw_t w;
@@ -267,8 +268,10 @@ static int recv_frame(int fd, uint8_t *type, uint8_t *body, size_t cap, size_t *
 static bool t_connect(cthread_t *t) {
     if (t->fd >= 0) return true;
     int64_t now = mono_ms();
-    if (now < t->next_connect_ms) return false;
-    t->next_connect_ms = now + 500;
+    uint64_t ep = __atomic_load_n(&C.epoch, __ATOMIC_ACQUIRE);
+    if (now < t->next_connect_ms && ep == t->connect_epoch) return false;
+    t->next_connect_ms = now + 200;
+    t->connect_epoch = ep;
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     memcpy(sun.sun_path, C.sock_path, sizeof C.sock_path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -369,7 +372,7 @@ static int front(void *ctx, const sr_seg_ref_t *ref, uint64_t off, uint64_t len,
     }
     /* Not there: ask cached, when it is up (or when this thread reaches it
      * before the control link noticed it came back; when it is down that
-     * costs one refused connect per thread and half second). */
+     * costs one refused connect per thread every 200 ms). */
     if (rc == SHM_MISS && (__atomic_load_n(&C.up, __ATOMIC_ACQUIRE) || t_connect(t))) {
         count(CS_MISSES);
         if (ask_load(t, ref) == CP_LOAD_OK) {

@@ -740,6 +740,7 @@ int cached_main(bool supervised) {
     D.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (D.efd < 0) {
         log_error("eventfd: %s", strerror(errno));
+        shm_ring_writer_close(&D.ring, true); /* a cached that cannot run leaves no ring behind */
         return 1;
     }
     D.done_ev = event_new(D.base, D.efd, EV_READ | EV_PERSIST, done_cb, NULL);
@@ -748,6 +749,7 @@ int cached_main(bool supervised) {
     for (int i = 0; i < D.nthreads; i++) {
         if (pthread_create(&D.threads[i], NULL, worker_main, NULL) != 0) {
             log_error("cannot start a worker thread");
+            shm_ring_writer_close(&D.ring, true);
             return 1;
         }
     }
@@ -759,7 +761,7 @@ int cached_main(bool supervised) {
                                          (struct sockaddr *)&sun, (int)sizeof sun);
     if (!D.listener) {
         log_error("cannot listen on %s: %s", D.sock_path, strerror(errno));
-        shm_ring_writer_close(&D.ring, false);
+        shm_ring_writer_close(&D.ring, true);
         return 1;
     }
     D.last_broker_ms = mono_ms();

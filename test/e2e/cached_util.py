@@ -136,6 +136,16 @@ def wait_ring(name, cond, timeout=20.0):
     return ring
 
 
+def wait_link(broker, timeout=20.0):
+    """Waits until the broker logged that its link to cached is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if re.search(r"cache: kafscale-cached \(pid \d+, protocol v\d+\) up", broker.log_text()):
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def pid_alive(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:

@@ -87,6 +87,8 @@ class CachedEndToEnd(unittest.TestCase):
         ring = cu.wait_ring(cls.shm, lambda r: r["writer"]["alive"])
         if not ring or ring["writer"]["pid"] == cls.first_pid:
             raise AssertionError("no new cached after the restart: %r" % (ring and ring["writer"]))
+        if not cu.wait_link(cls.broker):
+            raise AssertionError("the broker never reached cached:\n%s" % cls.broker.log_tail())
         cls.nseg_big, cls.biggest = cls.count_segments("big")
         cls.nseg_kill, _ = cls.count_segments("kill")
         harness.log("segments: big %d (largest %d bytes), kill %d" % (cls.nseg_big, cls.biggest, cls.nseg_kill))
@@ -280,6 +282,8 @@ class CachedPrefetch(unittest.TestCase):
         errs = du.create_topics(cls.broker.bootstrap, [("live", 1, {"segment.bytes": str(MIB)})])
         if errs:
             raise AssertionError("create topics: %r" % errs)
+        if not cu.wait_link(cls.broker):
+            raise AssertionError("the broker never reached cached:\n%s" % cls.broker.log_tail())
 
     @classmethod
     def tearDownClass(cls):
