@@ -115,7 +115,14 @@ class Readyz(unittest.TestCase):
         self.assertEqual(p.flush(30), 0)
         self.assertEqual(errors, [])
         self.assertEqual(len(acked), seq)
-        m = ou.scrape(self.port)
+        # The flusher's counters reach the broker in its STATS frames (about
+        # once a second): poll briefly instead of racing the next frame.
+        deadline = time.monotonic() + 10
+        while True:
+            m = ou.scrape(self.port)
+            if (ou.value(m, "kafscale_flush_upload_errors_total") or 0) > 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
         self.assertEqual(ou.value(m, "kafscale_ready"), 1)
         self.assertGreater(ou.value(m, "kafscale_flush_upload_errors_total"), 0)
         self.assertGreater(ou.value(m, "kafscale_objstore_errors_total", process="flusher", op="put"), 0)
