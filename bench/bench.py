@@ -5,8 +5,9 @@ Prints a table, writes every figure to build/bench/results.json and records
 the tables (with the command and settings) in BENCHMARKS.md between the
 "bench:results" markers. Figures are ratios against baselines measured in
 the same run; nothing here passes or fails: the exit status is non-zero only
-when the bench itself could not run (a tool missing, a process that would
-not start).
+when the bench itself could not run (a tool missing, a section that broke:
+the other sections are still measured and recorded, the traceback is in the
+JSON under "errors").
 
 Sections (BENCHMARKS.md explains each and what was found):
   ceilings    iperf3 over loopback; memcpy (bin/bench-memcpy)
@@ -399,6 +400,8 @@ class Node:
                 "KAFSCALE_BROKER_ADDR": self.bootstrap,
                 "KAFSCALE_DATA_DIR": self.data_dir,
                 "KAFSCALE_LOG_LEVEL": "info",
+                # the HTTP listener (metrics, control API) on loopback too
+                "KAFSCALE_METRICS_ADDR": "%s:%d" % (LOOP, free_port()),
             })
             env.update({k: str(v) for k, v in self.extra.items()})
             self.proc = spawn([BROKER_BIN], os.path.join(self.dir, "broker.log"), env=env)
@@ -695,7 +698,7 @@ def profile_finish(h):
 
 
 def section_throughput():
-    counts = {1024: int(600000 * SCALE), 100: int(2000000 * SCALE)}
+    counts = {"1024": int(600000 * SCALE), "100": int(2000000 * SCALE)}  # str keys: as in the JSON
     points = [(1024, "1"), (1024, "all"), (100, "1"), (100, "all")]
     runs = []
     profiled = set()
@@ -711,7 +714,7 @@ def section_throughput():
                     if PROFILE and kind == "kafscale" and size == 1024 and (size, acks) not in profiled:
                         profiled.add((size, acks))
                         prof = profile_start(sysm.proc.pid, "produce-%d-acks%s" % (size, acks))
-                    r = perf_produce(sysm.bootstrap, topic, size, counts[size], -1 if acks == "all" else 1)
+                    r = perf_produce(sysm.bootstrap, topic, size, counts[str(size)], -1 if acks == "all" else 1)
                     w = watch.finish()
                     if prof:
                         r["profile"] = profile_finish(prof)
@@ -1090,7 +1093,7 @@ def render(R):
                          fmt(m["hwm_mb"].get("mock"))])
         parts.append("**1. Produce throughput** (file store; median of %d runs; %d x 1 KiB / %d x 100 B per run; "
                      "rdkafka_performance defaults: linger.ms=1000, one partition)\n\n" % (
-                         REPEAT, tp["counts"][1024], tp["counts"][100]) +
+                         REPEAT, tp["counts"]["1024"], tp["counts"]["100"]) +
                      md_table(["msg", "acks", "mock msg/s", "mock MB/s", "kafscale msg/s", "kafscale MB/s",
                                "ratio", "kafscale CPU s/GB (broker / flusher)", "mock CPU s/GB",
                                "client CPU s/GB (vs mock / vs kafscale)", "peak RSS broker / flusher MB",
@@ -1282,6 +1285,8 @@ def main():
     print("figures: %s" % OUT)
     if RECORD:
         record(R, text)
+    if R.get("errors"):
+        sys.exit(1)
 
 
 if __name__ == "__main__":
