@@ -376,6 +376,10 @@ static void try_connect(void) {
     memcpy(sun.sun_path, L.sock_path, strlen(L.sock_path) + 1); /* length checked in flink_init */
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) { schedule_retry(200); return; }
+    /* A deep socket buffer lets a cycle carry what arrived while the previous
+     * one uploaded (the kernel caps it at net.core.wmem_max). */
+    int sndbuf = 4 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     if (connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
         close(fd);
         schedule_retry(100);

@@ -447,10 +447,16 @@ static void drain_broker(void) {
     if (!F.broker) return;
     evutil_socket_t fd = bufferevent_getfd(F.broker);
     struct evbuffer *in = bufferevent_get_input(F.broker);
-    for (int i = 0; i < 64; i++) {
+    /* libevent keeps a bufferevent's input frozen outside its own read
+     * callback: thaw it for this read, or nothing is read at all. */
+    evbuffer_unfreeze(in, 0);
+    size_t got = 0;
+    while (got < (64u << 20)) {
         int n = evbuffer_read(in, fd, 4 << 20);
         if (n <= 0) break;
+        got += (size_t)n;
     }
+    evbuffer_freeze(in, 0);
     broker_read_cb(F.broker, NULL);
 }
 
