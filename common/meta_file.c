@@ -13,6 +13,7 @@
  */
 #include "meta.h"
 #include "crc32c.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,26 +41,6 @@ static void path_of(const meta_t *m, const char *name, char *out, size_t sz) {
     snprintf(out, sz, "%s/%s.journal", m->dir, name);
 }
 
-static int fsync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-static int mkdirs(const char *path) {
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    }
-    return (mkdir(tmp, 0755) && errno != EEXIST) ? -1 : 0;
-}
 
 /* Length of the journal's prefix made of whole, valid records (what replay
  * reads). Anything after it is a torn tail from a crash. */
@@ -90,7 +71,7 @@ meta_t *meta_open(const char *data_dir, const char *writer, char *err, size_t er
     if (!m) { snprintf(err, errsz, "out of memory"); return NULL; }
     snprintf(m->dir, sizeof m->dir, "%s/meta", data_dir);
     m->fd = m->lock_fd = -1;
-    if (mkdirs(m->dir)) {
+    if (fs_mkdirs(m->dir)) {
         snprintf(err, errsz, "cannot create %s: %s", m->dir, strerror(errno));
         free(m);
         return NULL;
@@ -411,7 +392,7 @@ static int compact(meta_t *m, replay_t *r) {
     }
     if (rc || fsync(fd)) { close(fd); unlink(tmp); return -1; }
     if (rename(tmp, p)) { close(fd); unlink(tmp); return -1; }
-    fsync_dir(m->dir);
+    fs_fsync_dir(m->dir);
     close(m->fd);
     m->fd = fd;
     m->written = m->live_hint = w.written;

@@ -22,6 +22,7 @@
  */
 #include "meta_groups.h"
 #include "crc32c.h"
+#include "fsutil.h"
 #include "log.h"
 
 #include <errno.h>
@@ -173,26 +174,6 @@ static const uint8_t *jbytes_get(json_t *v, int32_t *n, scratch_t *s) {
 
 /* ---- the journal file ---- */
 
-static int fsync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-static int mkdirs(const char *path) {
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    }
-    return (mkdir(tmp, 0755) && errno != EEXIST) ? -1 : 0;
-}
 
 static void journal_path(const meta_groups_t *m, char *out, size_t sz) {
     snprintf(out, sz, "%s/groups.journal", m->dir);
@@ -204,7 +185,7 @@ meta_groups_t *meta_groups_open(const char *data_dir, char *err, size_t errsz) {
     snprintf(m->dir, sizeof m->dir, "%s/meta", data_dir);
     m->fd = m->lock_fd = -1;
     m->compact_bytes = COMPACT_BYTES;
-    if (mkdirs(m->dir)) {
+    if (fs_mkdirs(m->dir)) {
         snprintf(err, errsz, "cannot create %s: %s", m->dir, strerror(errno));
         free(m);
         return NULL;
@@ -235,7 +216,7 @@ meta_groups_t *meta_groups_open(const char *data_dir, char *err, size_t errsz) {
     }
     struct stat st;
     if (fstat(m->fd, &st) == 0) m->written = m->live_hint = (uint64_t)st.st_size;
-    fsync_dir(m->dir); /* the journal's directory entry, when it was just created */
+    fs_fsync_dir(m->dir); /* the journal's directory entry, when it was just created */
     return m;
 }
 
@@ -505,7 +486,7 @@ static int compact(meta_groups_t *m) {
     }
     json_decref(state);
     if (rc || fsync(fd) || rename(tmp, p)) { close(fd); unlink(tmp); return -1; }
-    fsync_dir(m->dir);
+    fs_fsync_dir(m->dir);
     close(m->fd);
     m->fd = fd;
     m->written = m->live_hint = written;
