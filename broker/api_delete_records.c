@@ -53,6 +53,10 @@ kh_result_t api_delete_records(kreq_t *req) {
                 continue;
             }
             partition_t *p = &t->partitions[qp->partition_index];
+            if (p->lead != PL_LEADER) { /* cluster: another broker leads it */
+                rp->error_code = KERR_NOT_LEADER_OR_FOLLOWER;
+                continue;
+            }
             int64_t off = qp->offset == -1 ? p->log.hw : qp->offset;
             if (off < 0 || off > p->log.hw) {
                 rp->error_code = KERR_OFFSET_OUT_OF_RANGE;

@@ -8,6 +8,7 @@
  * set Metadata v8-10 reports).
  */
 #include "broker.h"
+#include "cluster.h"
 #include "msg_describe_cluster.h"
 
 /* ALTER, CLUSTER_ACTION, CREATE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS,
@@ -25,16 +26,21 @@ kh_result_t api_describe_cluster(kreq_t *req) {
     kmsg_defaults(&describe_cluster_resp_schema, &resp);
     resp.error_code = KERR_NONE;
     resp.cluster_id = kstr_c(g_broker.cfg.cluster_id);
+    const cluster_broker_t *live;
+    int n = cluster_brokers(&live);
     resp.controller_id = g_broker.cfg.node_id;
-    describe_cluster_resp_broker_t *b = KARR_NEW(&req->arena, resp.brokers, describe_cluster_resp_broker_t, 1);
-    if (!b) {
+    describe_cluster_resp_broker_t *b = KARR_NEW(&req->arena, resp.brokers, describe_cluster_resp_broker_t, n);
+    if (!b && n) {
         log_error("describe_cluster: out of request memory, closing");
         return KH_CLOSE;
     }
-    b->broker_id = g_broker.cfg.node_id;
-    b->host = kstr_c(g_broker.cfg.advertised_host);
-    b->port = g_broker.cfg.advertised_port;
-    b->rack = KSTR_NULL;
+    for (int i = 0; i < n; i++) {
+        b[i].broker_id = live[i].id;
+        b[i].host = kstr_c(live[i].host);
+        b[i].port = live[i].port;
+        b[i].rack = live[i].rack[0] ? kstr_c(live[i].rack) : KSTR_NULL;
+        if (i == 0 || live[i].id < resp.controller_id) resp.controller_id = live[i].id;
+    }
     resp.cluster_authorized_operations = in.include_cluster_authorized_operations ? OPS_CLUSTER : INT32_MIN;
     return kreq_respond(req, &describe_cluster_resp_schema, &resp);
 }

@@ -9,7 +9,6 @@
  */
 #include "broker.h"
 #include "group.h"
-#include "metrics.h"
 #include "msg_describe_groups.h"
 
 /* Bits of AclOperation codes READ (3), DELETE (6), DESCRIBE (8). */
@@ -32,7 +31,6 @@ kh_result_t api_describe_groups(kreq_t *req) {
         const group_t *g;
         r->group_id = *KARR_AT(q.groups, kstr_t, i);
         r->error_code = group_describe(r->group_id, &g);
-        metrics_count_error(req->api->name, r->error_code);
         r->authorized_operations =
             q.include_authorized_operations ? GROUP_AUTHORIZED_OPERATIONS : DESCRIBE_GROUPS_NO_OPERATIONS;
         r->protocol_type = KSTR_LIT("");

@@ -125,6 +125,11 @@ static int64_t gather(kreq_t *req, fetch_state_t *st, bool *any_error, int *load
                 continue;
             }
             partition_t *p = &t->partitions[qp->partition];
+            if (!partition_serves_reads(p)) { /* cluster: another broker leads it */
+                set_error(rp, p->lead == PL_LOADING ? KERR_LEADER_NOT_AVAILABLE : KERR_NOT_LEADER_OR_FOLLOWER);
+                *any_error = true;
+                continue;
+            }
             /* KIP-320 fencing: a client that knows a different epoch is told so. */
             if (qp->current_leader_epoch >= 0 && qp->current_leader_epoch != p->leader_epoch) {
                 set_error(rp, qp->current_leader_epoch < p->leader_epoch ? KERR_FENCED_LEADER_EPOCH
@@ -198,15 +203,14 @@ static int64_t records_in(const krecords_t *rec) {
     return n;
 }
 
-/* Counts a finished response (metrics.h): bytes and records per topic, and
- * the partitions' error codes. */
+/* Counts a finished response (metrics.h): bytes and records per topic (its
+ * error codes are counted by kreq_respond). */
 static void count_response(kreq_t *req, const fetch_state_t *st) {
     for (int32_t i = 0; i < st->resp.responses.count; i++) {
         const fetch_resp_topic_t *rt = KARR_AT(st->resp.responses, fetch_resp_topic_t, i);
         char name[256] = "";
         for (int32_t j = 0; j < rt->partitions.count; j++) {
             const fetch_resp_part_t *rp = KARR_AT(rt->partitions, fetch_resp_part_t, j);
-            metrics_count_error("Fetch", rp->error_code);
             if (rp->records.len <= 0) continue;
             if (!name[0]) {
                 const topic_t *t = req->hdr.api_version >= 13 ? topic_by_id(&rt->topic_id) : NULL;

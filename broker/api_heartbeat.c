@@ -4,7 +4,6 @@
  * written to the metadata store. */
 #include "broker.h"
 #include "group.h"
-#include "metrics.h"
 #include "msg_heartbeat.h"
 
 kh_result_t api_heartbeat(kreq_t *req) {
@@ -18,6 +17,5 @@ kh_result_t api_heartbeat(kreq_t *req) {
     kmsg_defaults(&heartbeat_resp_schema, &resp);
     resp.error_code = group_heartbeat(q.group_id, q.member_id, version >= 3 ? q.group_instance_id : KSTR_NULL,
                                       q.generation_id);
-    metrics_count_error(req->api->name, resp.error_code);
     return kreq_respond(req, &heartbeat_resp_schema, &resp);
 }

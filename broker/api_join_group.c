@@ -11,7 +11,6 @@
  */
 #include "broker.h"
 #include "group.h"
-#include "metrics.h"
 #include "msg_join_group.h"
 
 #include <string.h>
@@ -36,7 +35,6 @@ static kh_result_t respond(kreq_t *req, ganswer_t *a) {
     join_group_resp_t resp;
     kmsg_defaults(&join_group_resp_schema, &resp);
     resp.error_code = a->error;
-    metrics_count_error(req->api->name, a->error);
     resp.generation_id = a->generation;
     resp.protocol_type = a->protocol_type ? kstr_c(a->protocol_type) : KSTR_NULL;
     resp.protocol_name = a->protocol_name ? kstr_c(a->protocol_name) : version >= 7 ? KSTR_NULL : KSTR_LIT("");

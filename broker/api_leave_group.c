@@ -8,7 +8,6 @@
  */
 #include "broker.h"
 #include "group.h"
-#include "metrics.h"
 #include "msg_leave_group.h"
 
 kh_result_t api_leave_group(kreq_t *req) {
@@ -30,8 +29,6 @@ kh_result_t api_leave_group(kreq_t *req) {
         }
     }
     int16_t top = group_leave(q.group_id, ls, n);
-    metrics_count_error(req->api->name, top);
-    for (int i = 0; i < n && !top; i++) metrics_count_error(req->api->name, ls[i].error);
     leave_group_resp_t resp;
     kmsg_defaults(&leave_group_resp_schema, &resp);
     if (version < 3) {

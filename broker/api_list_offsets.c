@@ -134,6 +134,10 @@ kh_result_t api_list_offsets(kreq_t *req) {
                 continue;
             }
             partition_t *p = &t->partitions[qp->partition_index];
+            if (!partition_serves_reads(p)) { /* cluster: another broker leads it */
+                rp->error_code = p->lead == PL_LOADING ? KERR_LEADER_NOT_AVAILABLE : KERR_NOT_LEADER_OR_FOLLOWER;
+                continue;
+            }
             /* KIP-320 fencing, as in Fetch. */
             if (qp->current_leader_epoch >= 0 && qp->current_leader_epoch != p->leader_epoch) {
                 rp->error_code = qp->current_leader_epoch < p->leader_epoch ? KERR_FENCED_LEADER_EPOCH

@@ -1,8 +1,10 @@
 /* api_metadata.c - Metadata (API key 3): this broker, the cluster id and the topics.
  *
- * A single node serves the cluster: it is the only broker listed, the
- * controller, and the leader (and only replica) of every partition; the data
- * itself is replicated by the object store, not by brokers. A null topic
+ * Brokers are the live ones (cluster.c; a single node lists itself), and
+ * each partition names its leader as its only replica: the data itself is
+ * replicated by the object store, not by brokers. A partition whose leader
+ * is not known yet (being claimed after a broker died) answers
+ * LEADER_NOT_AVAILABLE, which clients retry. A null topic
  * list (or, in v0, an empty one) asks for every topic. Topics asked for by
  * name that do not exist are created when the request allows it (v4+) and
  * the broker's auto-create setting does (checked inside topic_auto_create);
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "cluster.h"
 #include "msg_metadata.h"
 
 /* Authorized operations with no authorizer: everything Kafka supports on the
@@ -23,7 +26,6 @@
 
 typedef struct md_ctx {
     kreq_t *req;
-    int32_t *self;   /* [node_id]: replicas and ISR of every partition */
     int32_t topic_ops;
 } md_ctx_t;
 
@@ -87,16 +89,19 @@ static int fill_topic(md_ctx_t *c, metadata_resp_topic_t *rt, const topic_t *t) 
     rt->is_internal = false;
     rt->topic_authorized_operations = c->topic_ops;
     metadata_resp_partition_t *ps = KARR_NEW(&c->req->arena, rt->partitions, metadata_resp_partition_t, t->npartitions);
-    if (!ps) return -1;
+    int32_t *leaders = karena_alloc(&c->req->arena, sizeof *leaders * (size_t)(t->npartitions ? t->npartitions : 1));
+    if (!ps || !leaders) return -1;
     for (int32_t i = 0; i < t->npartitions; i++) {
         const partition_t *p = &t->partitions[i];
+        leaders[i] = p->leader_id;
+        bool known = p->leader_id >= 0;
         ps[i] = (metadata_resp_partition_t){
-            .error_code = KERR_NONE,
+            .error_code = known ? KERR_NONE : KERR_LEADER_NOT_AVAILABLE,
             .partition_index = p->index,
-            .leader_id = g_broker.cfg.node_id,
+            .leader_id = p->leader_id,
             .leader_epoch = p->leader_epoch,
-            .replica_nodes = {c->self, 1},
-            .isr_nodes = {c->self, 1},
+            .replica_nodes = {known ? &leaders[i] : NULL, known ? 1 : 0},
+            .isr_nodes = {known ? &leaders[i] : NULL, known ? 1 : 0},
             .offline_replicas = {NULL, 0},
         };
     }
@@ -146,21 +151,23 @@ kh_result_t api_metadata(kreq_t *req) {
     }
 
     md_ctx_t c = {.req = req};
-    c.self = karena_alloc(&req->arena, sizeof *c.self);
-    if (!c.self) goto oom;
-    *c.self = g_broker.cfg.node_id;
     c.topic_ops = v >= 8 && mr.include_topic_authorized_operations ? OPS_TOPIC : OPS_NOT_ASKED;
 
     metadata_resp_t resp;
     kmsg_defaults(&metadata_resp_schema, &resp);
-    metadata_resp_broker_t *b = KARR_NEW(&req->arena, resp.brokers, metadata_resp_broker_t, 1);
-    if (!b) goto oom;
-    b->node_id = g_broker.cfg.node_id;
-    b->host = kstr_c(g_broker.cfg.advertised_host);
-    b->port = g_broker.cfg.advertised_port;
-    b->rack = KSTR_NULL;
+    const cluster_broker_t *live;
+    int nlive = cluster_brokers(&live);
+    metadata_resp_broker_t *b = KARR_NEW(&req->arena, resp.brokers, metadata_resp_broker_t, nlive);
+    if (!b && nlive) goto oom;
+    resp.controller_id = nlive ? live[0].id : g_broker.cfg.node_id; /* the lowest live id: Kafka clients want one */
+    for (int i = 0; i < nlive; i++) {
+        b[i].node_id = live[i].id;
+        b[i].host = kstr_c(live[i].host);
+        b[i].port = live[i].port;
+        b[i].rack = live[i].rack[0] ? kstr_c(live[i].rack) : KSTR_NULL;
+        if (live[i].id < resp.controller_id) resp.controller_id = live[i].id;
+    }
     resp.cluster_id = g_broker.cfg.cluster_id[0] ? kstr_c(g_broker.cfg.cluster_id) : KSTR_NULL;
-    resp.controller_id = g_broker.cfg.node_id;
     resp.cluster_authorized_operations =
         v >= 8 && v <= 10 && mr.include_cluster_authorized_operations ? OPS_CLUSTER : OPS_NOT_ASKED;
 

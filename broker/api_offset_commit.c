@@ -10,7 +10,6 @@
  */
 #include "broker.h"
 #include "group.h"
-#include "metrics.h"
 #include "msg_offset_commit.h"
 
 kh_result_t api_offset_commit(kreq_t *req) {
@@ -55,10 +54,7 @@ kh_result_t api_offset_commit(kreq_t *req) {
         rts[i].name = t->name;
         offset_commit_resp_part_t *rps = KARR_NEW(&req->arena, rts[i].partitions, offset_commit_resp_part_t, np);
         if (!rps) return KH_CLOSE;
-        for (int32_t j = 0; j < np; j++, k++) {
-            rps[j] = (offset_commit_resp_part_t){c[k].partition, c[k].error};
-            metrics_count_error(req->api->name, c[k].error);
-        }
+        for (int32_t j = 0; j < np; j++, k++) rps[j] = (offset_commit_resp_part_t){c[k].partition, c[k].error};
     }
     return kreq_respond(req, &offset_commit_resp_schema, &resp);
 }

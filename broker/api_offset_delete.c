@@ -5,7 +5,6 @@
  * UNKNOWN_TOPIC_OR_PARTITION; a group-level error answers no topics. */
 #include "broker.h"
 #include "group.h"
-#include "metrics.h"
 #include "msg_offset_delete.h"
 
 kh_result_t api_offset_delete(kreq_t *req) {
@@ -33,7 +32,6 @@ kh_result_t api_offset_delete(kreq_t *req) {
     offset_delete_resp_t resp;
     kmsg_defaults(&offset_delete_resp_schema, &resp);
     resp.error_code = group_delete_offsets(q.group_id, d, total);
-    metrics_count_error(req->api->name, resp.error_code);
     if (resp.error_code) return kreq_respond(req, &offset_delete_resp_schema, &resp);
     offset_delete_resp_topic_t *rts = KARR_NEW(&req->arena, resp.topics, offset_delete_resp_topic_t, nt);
     if (!rts) return KH_CLOSE;
@@ -44,10 +42,7 @@ kh_result_t api_offset_delete(kreq_t *req) {
         rts[i].name = t->name;
         offset_delete_resp_part_t *rps = KARR_NEW(&req->arena, rts[i].partitions, offset_delete_resp_part_t, np);
         if (!rps) return KH_CLOSE;
-        for (int32_t j = 0; j < np; j++, k++) {
-            rps[j] = (offset_delete_resp_part_t){d[k].partition, d[k].error};
-            metrics_count_error(req->api->name, d[k].error);
-        }
+        for (int32_t j = 0; j < np; j++, k++) rps[j] = (offset_delete_resp_part_t){d[k].partition, d[k].error};
     }
     return kreq_respond(req, &offset_delete_resp_schema, &resp);
 }

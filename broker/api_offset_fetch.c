@@ -10,7 +10,6 @@
  */
 #include "broker.h"
 #include "group.h"
-#include "metrics.h"
 #include "msg_offset_fetch.h"
 
 #include <stdlib.h>
@@ -105,7 +104,6 @@ kh_result_t api_offset_fetch(kreq_t *req) {
     bool oom = false;
     if (version < 8) {
         resp.error_code = fetch_group(req, q.group_id, &q.topics, &resp.topics, &oom);
-        metrics_count_error(req->api->name, resp.error_code);
     } else {
         int32_t ng = q.groups.count > 0 ? q.groups.count : 0;
         offset_fetch_resp_group_t *gs = KARR_NEW(&req->arena, resp.groups, offset_fetch_resp_group_t, ng);
@@ -114,7 +112,6 @@ kh_result_t api_offset_fetch(kreq_t *req) {
             const offset_fetch_req_group_t *qg = KARR_AT(q.groups, offset_fetch_req_group_t, i);
             gs[i].group_id = qg->group_id;
             gs[i].error_code = fetch_group(req, qg->group_id, &qg->topics, &gs[i].topics, &oom);
-            metrics_count_error(req->api->name, gs[i].error_code);
         }
     }
     if (oom) {

@@ -68,6 +68,10 @@ kh_result_t api_offset_for_leader_epoch(kreq_t *req) {
                 rp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
+            if (!partition_serves_reads(&t->partitions[qp->partition])) {
+                rp->error_code = KERR_NOT_LEADER_OR_FOLLOWER; /* cluster: another broker leads it */
+                continue;
+            }
             answer(&t->partitions[qp->partition], qp, rp);
         }
     }

@@ -31,7 +31,6 @@ static bool produce_check_durable(kreq_t *req, produce_state_t *st) {
                 rp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 rp->base_offset = -1;
                 st->need_end[k] = -1;
-                metrics_count_error("Produce", rp->error_code);
                 continue;
             }
             if (p->generation != st->generation[k]) {
@@ -40,7 +39,6 @@ static bool produce_check_durable(kreq_t *req, produce_state_t *st) {
                 rp->base_offset = -1;
                 rp->error_message = KSTR_LIT("The batch was not made durable; retry");
                 st->need_end[k] = -1;
-                metrics_count_error("Produce", rp->error_code);
                 continue;
             }
             if (p->log.hw >= st->need_end[k]) {
@@ -52,7 +50,6 @@ static bool produce_check_durable(kreq_t *req, produce_state_t *st) {
                 rp->error_code = KERR_REQUEST_TIMED_OUT;
                 rp->error_message = KSTR_LIT("Not durable in the object store within the request timeout");
                 st->need_end[k] = -1;
-                metrics_count_error("Produce", rp->error_code);
                 continue;
             }
             waiting++;
@@ -126,7 +123,6 @@ kh_result_t api_produce(kreq_t *req) {
             }
             rp->error_code = err;
             if (err) {
-                metrics_count_error("Produce", err);
                 if (msg) rp->error_message = kstr_c(msg);
                 log_debug("produce to %.*s[%d] refused: %s", t->name.len > 0 ? t->name.len : 0, t->name.p, p->index,
                           kafka_err_name(err));
@@ -141,7 +137,10 @@ kh_result_t api_produce(kreq_t *req) {
             }
         }
     }
-    if (in.acks == 0) return KH_NO_RESPONSE;
+    if (in.acks == 0) {
+        kreq_count_errors(req, &produce_resp_schema, resp); /* no response, but the refusals count */
+        return KH_NO_RESPONSE;
+    }
     if (wait) {
         st->deadline_ms = now_ms() + (in.timeout_ms > 0 ? in.timeout_ms : 0);
         kreq_keep_state(req, st);

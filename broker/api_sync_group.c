@@ -8,7 +8,6 @@
  */
 #include "broker.h"
 #include "group.h"
-#include "metrics.h"
 #include "msg_sync_group.h"
 
 typedef struct sg_state {
@@ -22,7 +21,6 @@ static kh_result_t respond(kreq_t *req, ganswer_t *a) {
     sync_group_resp_t resp;
     kmsg_defaults(&sync_group_resp_schema, &resp);
     resp.error_code = a->error;
-    metrics_count_error(req->api->name, a->error);
     resp.protocol_type = a->protocol_type ? kstr_c(a->protocol_type) : KSTR_NULL;
     resp.protocol_name = a->protocol_name ? kstr_c(a->protocol_name) : KSTR_NULL;
     resp.assignment = (kbytes_t){a->assignment ? a->assignment : (const uint8_t *)"", a->assignment_len};

@@ -99,8 +99,13 @@ typedef struct kreq {
     TAILQ_ENTRY(kreq) park_link; /* in the broker's parked list */
 } kreq_t;
 
-/* Encodes `resp` with the request's version into req->resp. */
+/* Encodes `resp` with the request's version into req->resp, and counts every
+ * non-zero error code it carries (kafscale_request_errors_total{api,error}):
+ * the one place response errors are counted, for every API. */
 kh_result_t kreq_respond(kreq_t *req, const kschema_t *schema, const void *resp);
+/* Counts the error codes of a response that is not sent (Produce acks=0)
+ * as kreq_respond() would have. */
+void kreq_count_errors(const kreq_t *req, const kschema_t *schema, const void *resp);
 /* Keeps the handler's decoded request across re-runs of a parked request:
  * sets req->state and marks the arena there. */
 void kreq_keep_state(kreq_t *req, void *state);
@@ -189,7 +194,17 @@ typedef struct partition {
     size_t nsegs, segs_cap;
     int64_t unflushed_bytes; /* bytes appended but not yet durable */
     uint32_t generation;     /* bumped when unflushed batches are dropped (see flush_link.c) */
+    /* Leadership (cluster.c). A single node leads every partition; in a
+     * cluster a partition goes NONE -> LOADING (claimed in etcd, the flusher
+     * loads its committed end) -> LEADER -> RELEASING (handing it to another
+     * broker: flushing what it holds) -> NONE. */
+    uint8_t lead;            /* PL_* */
+    int32_t leader_id;       /* the broker that leads it (Metadata), -1 none known */
+    int64_t lead_rev;        /* etcd revision of our claim: the flusher's fence */
+    int64_t release_deadline_ms;
 } partition_t;
+
+enum { PL_NONE = 0, PL_LOADING, PL_LEADER, PL_RELEASING };
 
 /* First offset held in memory (data below it is read from the store). */
 static inline int64_t plog_mem_start(const plog_t *l) {
@@ -301,6 +316,15 @@ void conn_unflushed_resume(void);
 
 /* Auto-creation used by Metadata/Produce (honours KAFSCALE_AUTO_CREATE_*). */
 topic_t *topic_auto_create(kstr_t name, int16_t *err);
+
+/* cluster.c: many brokers over one etcd (see cluster.h). */
+bool cluster_enabled(void);
+/* Produce may append to p: we lead it and our etcd lease is certainly alive. */
+bool cluster_can_write(const partition_t *p);
+/* Fetch / ListOffsets may be served: we lead it (or are handing it over). */
+static inline bool partition_serves_reads(const partition_t *p) {
+    return p->lead == PL_LEADER || p->lead == PL_RELEASING;
+}
 
 /* ---- the broker ---- */
 typedef struct broker {

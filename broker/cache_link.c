@@ -30,19 +30,27 @@
  * connection to cached.sock: its WELCOME says cached is up (and which ring
  * generation), its EOF that cached is gone. When nothing listens, the broker
  * starts bin/kafscale-cached --supervised in its own session, restarting it
- * (with backoff when it dies young). Unlike the flusher, cached is not tied
- * to the broker's life: a restarted broker finds the running cached and its
- * warm ring; a cached without a broker exits by itself after
- * KAFSCALE_CACHED_LINGER_MS. cached is optional: if it cannot run, reads go
- * to the object store. KAFSCALE_CACHED=false turns it off.
+ * (with backoff when it dies young). A broker that stops cleanly (SIGTERM,
+ * SIGINT) stops its node's cached with it: it sends STOP and waits until
+ * cached is gone (cache_link_shutdown), so that a node restarted at once
+ * starts a fresh cached rather than meeting the old one on its way out. A
+ * broker that dies (kill -9, a crash) cannot: its cached lives on, and the
+ * restarted broker finds it and its warm ring; a cached without a broker
+ * exits by itself after KAFSCALE_CACHED_LINGER_MS. cached is optional: if it
+ * cannot run, reads go to the object store. KAFSCALE_CACHED=false turns it
+ * off; with KAFSCALE_SUPERVISE=false cached is not the broker's to stop.
  *
  * Counters. Readers never write the ring: the hits, misses, lapped reads and
  * fallbacks of the workers are summed here (atomics) and reported to cached
- * every 250 ms (STATS), which adds them to the ring's counters.
+ * every 250 ms (STATS), which adds them to the ring's counters. /metrics
+ * shows the ring's counters and occupancy, read from its header when it is
+ * scraped (ring_collect: cache="shm"), and cached's own series (its
+ * object-store GETs, its process), which it sends in METRICS frames.
  */
 #include "broker.h"
 #include "config.h"
 #include "cproto.h"
+#include "metrics.h"
 #include "objstore.h"
 #include "segment.h"
 #include "shm_ring.h"
@@ -69,6 +77,8 @@
 #define CHECK_MS         1000 /* a worker re-stats the ring's object at most this often */
 #define HELLO_TIMEOUT_MS 2000
 #define STARTUP_GRACE_MS 10000
+#define STOP_EOF_MS      3000 /* at shutdown: cached's answer to STOP (it closes the link once its ring is gone) */
+#define STOP_EXIT_MS     3000 /* then our child's exit (after a SIGTERM when it did not answer) */
 
 enum { CS_HITS, CS_MISSES, CS_LAPPED, CS_FALLBACKS, CS_MAX };
 
@@ -444,6 +454,7 @@ static void read_cb(struct bufferevent *bev, void *arg) {
         uint8_t *frame = evbuffer_pullup(in, len);
         kr_t r = kr_init(frame + 1, len - 1);
         if (frame[0] == CP_WELCOME) on_welcome(&r);
+        else if (frame[0] == CP_METRICS && metrics_merge(&r) != 0) log_warn("cache: malformed METRICS from cached");
         evbuffer_drain(in, len);
         if (!C.bev) return;
     }
@@ -561,6 +572,36 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg) {
     tick_arm(RETRY_MS);
 }
 
+/* ---- the ring on /metrics (loop thread, when /metrics is scraped) ---- */
+
+static cthread_t loop_view = {.fd = -1}; /* the loop's own read-only mapping */
+
+/* Copies the ring's counters and occupancy into kafscale_cache_*{cache="shm"}.
+ * The reads the workers made since the last STATS are not in the ring yet:
+ * they are added, so a scrape right after a read sees it. While the ring
+ * cannot be mapped (cached down and its ring gone) the series keep their
+ * last values. */
+static void ring_collect(void *arg) {
+    cthread_t *t = &loop_view;
+    ring_refresh(t);
+    if (!t->mapped) return;
+    shm_ring_hdr_t h;
+    shm_ring_header_snapshot(&t->ring, &h);
+    const uint64_t *c = h.counters;
+    uint64_t unsent[CS_MAX];
+    for (int i = 0; i < CS_MAX; i++) unsent[i] = __atomic_load_n(&C.count[i], __ATOMIC_RELAXED) - C.sent[i];
+    metrics_set(M_CACHE_HITS, (double)(c[SHM_C_hits] + unsent[CS_HITS]), "shm");
+    metrics_set(M_CACHE_MISSES, (double)(c[SHM_C_misses] + unsent[CS_MISSES]), "shm");
+    metrics_set(M_CACHE_FALLBACKS, (double)(c[SHM_C_fallbacks] + unsent[CS_FALLBACKS]), "shm");
+    metrics_set(M_CACHE_LOADS, (double)c[SHM_C_loads], "shm");
+    metrics_set(M_CACHE_LOAD_BYTES, (double)c[SHM_C_bytes_loaded], "shm");
+    metrics_set(M_CACHE_LOAD_ERRORS, (double)c[SHM_C_load_errors], "shm");
+    metrics_set(M_CACHE_EVICTIONS, (double)c[SHM_C_evictions], "shm");
+    metrics_set(M_CACHE_BYTES, (double)h.live_bytes, "shm");
+    metrics_set(M_CACHE_ENTRIES, (double)h.live_entries, "shm");
+    metrics_set(M_CACHE_CAPACITY, (double)h.data_size, "shm");
+}
+
 /* For http.c (/readyz, metrics, GetStatus; declared weak in http.h). Ready:
  * the link is up; or cached is turned off (KAFSCALE_CACHED=false: the node
  * reads the object store itself); or the broker started less than
@@ -632,6 +673,7 @@ int cache_link_init(void) {
     C.backoff_ms = 100;
     C.init_ms = mono_ms();
     store_read_set_front(front, NULL);
+    metrics_add_collector(ring_collect, NULL);
     C.timer = evtimer_new(g_broker.base, tick_cb, NULL);
     tick_arm(RETRY_MS);
     if (C.supervise) {
@@ -643,21 +685,85 @@ int cache_link_init(void) {
     return 0;
 }
 
-/* After store_read_shutdown() (the workers are gone). cached stays: it
- * serves the next broker, or exits when none comes (its linger time). */
+/* Waits until cached closes the link (it does once it stopped and its ring
+ * is gone); false when it did not before the deadline. */
+static bool wait_link_eof(evutil_socket_t fd, int64_t deadline) {
+    for (;;) {
+        int left = (int)(deadline - mono_ms());
+        if (left <= 0) return false;
+        struct pollfd pf = {fd, POLLIN, 0};
+        int pr = poll(&pf, 1, left);
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr <= 0) return false;
+        uint8_t scratch[4096]; /* METRICS frames still on their way: not needed any more */
+        ssize_t k = recv(fd, scratch, sizeof scratch, MSG_DONTWAIT);
+        if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) return true;
+    }
+}
+
+/* Our child's exit (reaped here: the event loop that would have is done).
+ * true when it is gone. */
+static bool wait_child(pid_t pid, int64_t deadline) {
+    for (;;) {
+        int status;
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid || (r < 0 && errno == ECHILD)) return true; /* ECHILD: flush_link.c reaped it */
+        if (mono_ms() >= deadline) return false;
+        usleep(10000);
+    }
+}
+
+/* After store_read_shutdown() (the workers are gone). The node stops, and
+ * with it the cached the broker supervises (see the top of this file):
+ * STOP, then wait for it; a child that does not answer (an older cached, or
+ * one still starting) gets SIGTERM. A cached that is not ours to supervise
+ * (KAFSCALE_SUPERVISE=false) stays. */
 void cache_link_shutdown(void) {
     if (!C.enabled) return;
+    bool asked = false, gone = false;
     if (C.bev && __atomic_load_n(&C.up, __ATOMIC_ACQUIRE)) {
         send_stats();
-        /* Best effort: push what is buffered before the socket goes. */
+        if (C.supervise) {
+            kw_t w;
+            kw_init(&w, 16);
+            frame_begin(&w, CP_STOP);
+            frame_end(&w);
+            evbuffer_add(bufferevent_get_output(C.bev), w.buf, w.len);
+            kw_free(&w);
+        }
+        /* Push what is buffered before the socket goes. */
         evutil_socket_t fd = bufferevent_getfd(C.bev);
         struct evbuffer *out = bufferevent_get_output(C.bev);
-        for (int i = 0; i < 10 && evbuffer_get_length(out) > 0; i++)
-            if (evbuffer_write(out, fd) <= 0) break;
+        int64_t deadline = mono_ms() + 500;
+        while (evbuffer_get_length(out) > 0 && mono_ms() < deadline) {
+            if (evbuffer_write(out, fd) > 0) continue;
+            if (errno != EAGAIN && errno != EINTR) break;
+            struct pollfd pf = {fd, POLLOUT, 0};
+            poll(&pf, 1, 50);
+        }
+        if (C.supervise && evbuffer_get_length(out) == 0) {
+            asked = true;
+            gone = wait_link_eof(fd, mono_ms() + STOP_EOF_MS);
+            if (gone) log_info("cache: kafscale-cached (pid %d) stopped with the node", C.cached_pid);
+            else log_warn("cache: kafscale-cached (pid %d) did not answer STOP within %d ms", C.cached_pid, STOP_EOF_MS);
+        }
     }
     if (C.bev) bufferevent_free(C.bev);
     C.bev = NULL;
     set_up(false);
+    if (C.supervise && C.pid > 0) {
+        if (!gone) {
+            log_info("cache: stopping kafscale-cached (pid %d): SIGTERM%s", (int)C.pid,
+                     asked ? "" : " (not connected yet)");
+            kill(C.pid, SIGTERM);
+        }
+        if (!wait_child(C.pid, mono_ms() + STOP_EXIT_MS))
+            log_warn("cache: kafscale-cached (pid %d) still runs %d ms after it was asked to stop", (int)C.pid,
+                     STOP_EXIT_MS);
+        C.pid = 0;
+    }
+    if (loop_view.mapped) shm_ring_close(&loop_view.ring);
+    loop_view.mapped = false;
     if (C.timer) event_free(C.timer);
     if (C.sigchld_ev) event_free(C.sigchld_ev);
     C.timer = C.sigchld_ev = NULL;

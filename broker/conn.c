@@ -141,12 +141,19 @@ static void req_put(kconn_t *c, kreq_t *r) {
     free(r);
 }
 
+static void count_error_cb(int16_t code, void *api) { metrics_count_error(api, code); }
+
+void kreq_count_errors(const kreq_t *req, const kschema_t *schema, const void *resp) {
+    kmsg_each_error(schema, req->hdr.api_version, req->flexible, resp, count_error_cb, (void *)req->api->name);
+}
+
 kh_result_t kreq_respond(kreq_t *req, const kschema_t *schema, const void *resp) {
     if (kmsg_encode(schema, req->hdr.api_version, req->flexible, &req->resp, resp) != 0) {
         log_error("cannot encode %s v%d response (correlation id %d)", req->api->name, req->hdr.api_version,
                   req->hdr.correlation_id);
         return KH_CLOSE;
     }
+    kreq_count_errors(req, schema, resp);
     return KH_RESPOND;
 }
 
@@ -210,8 +217,8 @@ void kreq_finish(kreq_t *req, kh_result_t res) {
     kconn_t *c = req->conn;
     req->done = true;
     req->no_response = (res == KH_NO_RESPONSE);
-    /* The one place requests are counted (metrics.h); error codes inside
-     * responses are counted where the responses are built. */
+    /* The one place requests are counted (metrics.h); the error codes inside
+     * responses are counted by kreq_respond(). */
     metrics_count_request(req->api ? req->api->name : NULL, (double)(now_us() - req->received_us) / 1e6);
     if (res == KH_CLOSE) metrics_add(M_REQUEST_ERRORS, 1, req->api ? req->api->name : "unknown", "_MALFORMED_REQUEST");
     if (res == KH_CLOSE) {

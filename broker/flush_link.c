@@ -12,6 +12,7 @@
  * partition log's chunks (no copy in the broker).
  */
 #include "broker.h"
+#include "cluster.h"
 #include "config.h"
 #include "fproto.h"
 #include "metrics.h"
@@ -96,6 +97,33 @@ void flink_send_delete_records(partition_t *p, int64_t start) {
     kw_str(&scratch, false, kstr_c(p->topic->name));
     kw_i32(&scratch, p->index);
     kw_i64(&scratch, start);
+    frame_send(&scratch, 0);
+}
+
+/* ---- cluster (cluster.c) ---- */
+
+void flink_send_lead(partition_t *p) {
+    if (!L.ready) return; /* cluster_flusher_ready() sends it after READY */
+    frame_begin(&scratch, FP_LEAD);
+    kw_str(&scratch, false, kstr_c(p->topic->name));
+    kw_i32(&scratch, p->index);
+    kw_i32(&scratch, p->leader_epoch);
+    kw_i64(&scratch, p->lead_rev);
+    frame_send(&scratch, 0);
+}
+
+void flink_send_unlead(partition_t *p) {
+    if (!L.ready) return; /* a new flusher knows nothing of it anyway */
+    frame_begin(&scratch, FP_UNLEAD);
+    kw_str(&scratch, false, kstr_c(p->topic->name));
+    kw_i32(&scratch, p->index);
+    frame_send(&scratch, 0);
+}
+
+void flink_send_lease(int64_t deadline_mono_ms) {
+    if (!L.ready) return;
+    frame_begin(&scratch, FP_LEASE);
+    kw_i64(&scratch, deadline_mono_ms);
     frame_send(&scratch, 0);
 }
 
@@ -230,6 +258,27 @@ static void partition_reset(partition_t *p, int64_t end) {
     kreq_wake_parked();
 }
 
+/* Drops batches that are not durable; their producers get an error. */
+void partition_drop_unflushed(partition_t *p) { partition_reset(p, p->log.hw); }
+
+/* Forgets everything held for p (we no longer lead it, or we take it over
+ * and the flusher tells where it stands): batches, segments; offsets move
+ * to new_start. */
+void partition_drop_all(partition_t *p, int64_t new_start) {
+    plog_t *l = &p->log;
+    g_broker.mem_bytes -= l->bytes;
+    g_broker.unflushed_bytes -= p->unflushed_bytes;
+    p->unflushed_bytes = 0;
+    plog_free(l);
+    plog_init(l, new_start);
+    l->hw = l->next_offset = new_start;
+    p->nsegs = 0;
+    p->generation++;
+    g_broker.tail_bytes = g_broker.mem_bytes - g_broker.unflushed_bytes;
+    kreq_wake_parked();
+    if (g_broker.unflushed_bytes < g_broker.cfg.max_unflushed_bytes) conn_unflushed_resume();
+}
+
 void topics_reload_segments(void);
 
 /* READY: the flusher's committed end of every partition it knows. Our view
@@ -293,13 +342,15 @@ static void on_frame(uint8_t type, kr_t *r) {
         kw_u32(&scratch, FPROTO_VERSION);
         kw_i32(&scratch, g_broker.cfg.node_id);
         frame_send(&scratch, 0);
-        /* Topics first, then every batch that is not durable yet. */
+        /* Topics first, then (cluster) what we lead, then every batch that
+         * is not durable yet. */
         for (topic_t *t = topics_first(); t; t = topics_next(t)) flink_send_topic(t);
+        cluster_flusher_ready();
         /* A DeleteRecords the flusher may have missed (it was down): log
          * starts it already has are no-ops there. */
         for (topic_t *t = topics_first(); t; t = topics_next(t))
             for (int32_t i = 0; i < t->npartitions; i++)
-                if (t->partitions[i].log.start_offset > 0)
+                if (t->partitions[i].log.start_offset > 0 && t->partitions[i].lead != PL_NONE)
                     flink_send_delete_records(&t->partitions[i], t->partitions[i].log.start_offset);
         bool any = false;
         for (topic_t *t = topics_first(); t; t = topics_next(t))
@@ -333,6 +384,20 @@ static void on_frame(uint8_t type, kr_t *r) {
     case FP_STATS:
         if (metrics_merge(r) != 0) log_warn("malformed STATS from the flusher");
         break;
+    case FP_LED: {
+        partition_t *p = part_of(r);
+        int64_t rev = kr_i64(r), end = kr_i64(r), start = kr_i64(r);
+        if (r->err) { log_error("malformed LED from the flusher"); break; }
+        if (p) cluster_on_led(p, rev, end, start);
+        break;
+    }
+    case FP_FENCED: {
+        partition_t *p = part_of(r);
+        int64_t rev = kr_i64(r);
+        if (r->err) { log_error("malformed FENCED from the flusher"); break; }
+        if (p) cluster_on_fenced(p, rev);
+        break;
+    }
     default: log_warn("unknown frame type %u from the flusher", type);
     }
 }

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 
 #include "broker.h"
+#include "cluster.h"
 #include "config.h"
 #include "meta_groups.h"
 #include "metrics.h"
@@ -196,6 +197,59 @@ static group_t *group_find(kstr_t id) {
     for (group_t *g = gbuckets[fnv(id.p, (size_t)id.len) % GROUP_BUCKETS]; g; g = g->hash_next)
         if (kstr_eq_c(id, g->id)) return g;
     return NULL;
+}
+
+static void group_arm(group_t *g);
+static void member_answer_tickets(gmember_t *m, int16_t err);
+static void load_group(void *arg, const mg_group_t *mg);
+static void load_offset(void *arg, const char *group_id, const mg_offset_t *mo);
+
+/* ---- cluster: only the group's coordinator serves it ----
+ * Which broker coordinates a group is computed from the live brokers
+ * (cluster_coordinator). A group is loaded from the metadata store the first
+ * time it is used after this broker became its coordinator, and forgotten
+ * when it moves away (group_coordinators_changed), so that what another
+ * coordinator wrote meanwhile is read again next time. */
+static int16_t coordinator_check(kstr_t id) {
+    if (!cluster_enabled()) return KERR_NONE;
+    if (cluster_coordinator(id) != g_broker.cfg.node_id) return KERR_NOT_COORDINATOR;
+    if (group_find(id) || !store) return KERR_NONE;
+    char *gid = kdup(id);
+    char err[512];
+    int noffsets = 0;
+    mg_load_cb_t cb = {load_group, load_offset, &noffsets};
+    int rc = meta_groups_load_group(store, gid, &cb, err, sizeof err);
+    free(gid);
+    if (rc) {
+        log_warn("group %.*s: cannot load it from the metadata store: %s", id.len > 200 ? 200 : (int)id.len, id.p, err);
+        return KERR_COORDINATOR_NOT_AVAILABLE;
+    }
+    group_t *g = group_find(id);
+    if (g) {
+        log_info("group %s: now coordinated here (%d committed offset(s))", g->id, noffsets);
+        group_arm(g);
+    }
+    return KERR_NONE;
+}
+
+static int16_t group_check(kstr_t id, bool allow_empty) {
+    int16_t err = validate_group_id(id, allow_empty);
+    return err ? err : coordinator_check(id);
+}
+
+static void group_free(group_t *g);
+
+void group_coordinators_changed(void) {
+    if (!cluster_enabled()) return;
+    group_t *g, *next;
+    for (g = TAILQ_FIRST(&all_groups); g; g = next) {
+        next = TAILQ_NEXT(g, link);
+        if (cluster_coordinator(kstr_c(g->id)) == g_broker.cfg.node_id) continue;
+        log_info("group %s: its coordinator is now broker %d", g->id, cluster_coordinator(kstr_c(g->id)));
+        gmember_t *m;
+        TAILQ_FOREACH(m, &g->members, link) member_answer_tickets(m, KERR_NOT_COORDINATOR);
+        group_free(g);
+    }
 }
 
 static group_t *group_create_c(const char *id) {
@@ -1080,7 +1134,7 @@ static bool accept_joining_member(group_t *g, kstr_t member_id) {
 
 ganswer_t *group_join(const gjoin_args_t *a, uint64_t *ticket) {
     *ticket = 0;
-    int16_t err = validate_group_id(a->group_id, false);
+    int16_t err = group_check(a->group_id, false);
     if (err) return join_error_k(a->member_id, err);
     if (has_nul(a->instance_id) || has_nul(a->member_id)) return join_error_k(a->member_id, KERR_INVALID_REQUEST);
     if (a->session_timeout_ms < g_group_cfg.min_session_timeout_ms ||
@@ -1128,7 +1182,7 @@ ganswer_t *group_poll(kstr_t group_id, uint64_t ticket) {
 
 ganswer_t *group_sync(const gsync_args_t *a, uint64_t *ticket) {
     *ticket = 0;
-    int16_t err = validate_group_id(a->group_id, false);
+    int16_t err = group_check(a->group_id, false);
     if (err) return answer_new(err);
     group_t *g = group_find(a->group_id);
     if (!g) return answer_new(KERR_UNKNOWN_MEMBER_ID);
@@ -1202,7 +1256,7 @@ ganswer_t *group_sync(const gsync_args_t *a, uint64_t *ticket) {
 /* ---- Heartbeat, LeaveGroup ---- */
 
 int16_t group_heartbeat(kstr_t group_id, kstr_t member_id, kstr_t instance_id, int32_t generation) {
-    int16_t err = validate_group_id(group_id, false);
+    int16_t err = group_check(group_id, false);
     if (err) return err;
     group_t *g = group_find(group_id);
     if (!g) return KERR_UNKNOWN_MEMBER_ID;
@@ -1219,7 +1273,7 @@ int16_t group_heartbeat(kstr_t group_id, kstr_t member_id, kstr_t instance_id, i
 }
 
 int16_t group_leave(kstr_t group_id, gleave_t *leaving, int n) {
-    int16_t err = validate_group_id(group_id, false);
+    int16_t err = group_check(group_id, false);
     if (err) return err;
     group_t *g = group_find(group_id);
     if (!g) {
@@ -1353,7 +1407,7 @@ void group_commit(kstr_t group_id, kstr_t member_id, kstr_t instance_id, int32_t
                                                                                   : KERR_NONE;
         valid += c[i].error == KERR_NONE;
     }
-    int16_t err = validate_group_id(group_id, true);
+    int16_t err = group_check(group_id, true);
     group_t *g = err ? NULL : group_find(group_id);
     if (!err && !g) {
         if (generation < 0) {
@@ -1422,7 +1476,7 @@ static void fetched_from(gfetched_t *f, const goffset_t *o) {
 }
 
 int16_t group_fetch_offsets(kstr_t group_id, gfetched_t *f, int n) {
-    int16_t err = validate_group_id(group_id, true);
+    int16_t err = group_check(group_id, true);
     if (err) return err;
     group_t *g = group_find(group_id);
     for (int i = 0; i < n; i++) {
@@ -1448,7 +1502,7 @@ static int fetched_cmp(const void *a, const void *b) {
 int16_t group_fetch_all_offsets(kstr_t group_id, gfetched_t **out, int *n) {
     *out = NULL;
     *n = 0;
-    int16_t err = validate_group_id(group_id, true);
+    int16_t err = group_check(group_id, true);
     if (err) return err;
     group_t *g = group_find(group_id);
     if (!g || g->state == GS_DEAD || !g->noffsets) return KERR_NONE;
@@ -1486,7 +1540,7 @@ static int remove_offsets(group_t *g, goffset_t **which, int n) {
 }
 
 int16_t group_delete_offsets(kstr_t group_id, gdelete_offset_t *d, int n) {
-    int16_t err = validate_group_id(group_id, false);
+    int16_t err = group_check(group_id, false);
     if (err) return err;
     group_t *g = group_find(group_id);
     if (!g || g->state == GS_DEAD) return KERR_GROUP_ID_NOT_FOUND;
@@ -1521,7 +1575,7 @@ int16_t group_delete_offsets(kstr_t group_id, gdelete_offset_t *d, int n) {
 
 int16_t group_describe(kstr_t group_id, const group_t **out) {
     *out = NULL;
-    int16_t err = validate_group_id(group_id, true);
+    int16_t err = group_check(group_id, true);
     if (err) return err;
     *out = group_find(group_id);
     return KERR_NONE;
@@ -1543,7 +1597,7 @@ static int group_drop(group_t *g, const char *why) {
 }
 
 int16_t group_delete(kstr_t group_id) {
-    int16_t err = validate_group_id(group_id, true);
+    int16_t err = group_check(group_id, true);
     if (err) return err;
     group_t *g = group_find(group_id);
     if (!g || g->state == GS_DEAD) return KERR_GROUP_ID_NOT_FOUND;
@@ -1696,7 +1750,11 @@ int group_init(void) {
     if (!store) { log_error("metadata: %s", err); return -1; }
     int noffsets = 0;
     mg_load_cb_t cb = {load_group, load_offset, &noffsets};
-    if (meta_groups_load(store, &cb, err, sizeof err)) { log_error("metadata: %s", err); return -1; }
+    /* A cluster loads each group when it becomes its coordinator. */
+    if (!cluster_enabled() && meta_groups_load(store, &cb, err, sizeof err)) {
+        log_error("metadata: %s", err);
+        return -1;
+    }
     if (ngroups) log_info("metadata: restored %d group(s) with %d committed offset(s)", ngroups, noffsets);
     group_t *g;
     TAILQ_FOREACH(g, &all_groups, link) group_arm(g);

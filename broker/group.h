@@ -149,6 +149,8 @@ typedef struct group {
  * groups journal under the data dir and restores groups and offsets. 0 or -1. */
 int group_init(void);
 void group_shutdown(void);
+/* Cluster: the live brokers changed; groups coordinated elsewhere now are forgotten. */
+void group_coordinators_changed(void);
 /* Tests: start without a journal (nothing is persisted) and with a clock. */
 void group_init_memory(int64_t (*clock)(void));
 

@@ -34,6 +34,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "broker.h"
+#include "cluster.h"
 #include "config.h"
 #include "control/broker.pb-c.h"
 #include "metrics.h"
@@ -113,11 +114,8 @@ bool http_node_ready(char *why, size_t whysz) {
 /* ---- metrics: the broker's part ---- */
 
 static void collect_cb(void *arg) {
-    int64_t partitions = 0, topics = 0;
-    for (topic_t *t = topics_first(); t; t = topics_next(t)) {
-        topics++;
-        partitions += t->npartitions;
-    }
+    int64_t partitions = cluster_partitions_led(), topics = 0;
+    for (topic_t *t = topics_first(); t; t = topics_next(t)) topics++;
     metrics_set(M_CONNECTIONS, g_broker.nconns);
     metrics_set(M_UNFLUSHED_BYTES, (double)g_broker.unflushed_bytes);
     metrics_set(M_MEMORY_LOG_BYTES, (double)g_broker.mem_bytes);
@@ -136,7 +134,7 @@ static void collect_cb(void *arg) {
     }
     if (cache_link_ready) metrics_set(M_COMPONENT_UP, cache_link_ready() ? 1 : 0, "cached");
 
-    /* The broker's read cache and its object store reads (store_read.c). */
+    /* The broker's read cache (store_read.c). */
     sr_stats_t st;
     store_read_stats(&st);
     metrics_set(M_CACHE_HITS, (double)st.hits, "broker");
@@ -146,10 +144,12 @@ static void collect_cb(void *arg) {
     metrics_set(M_CACHE_LOAD_ERRORS, (double)st.errors, "broker");
     metrics_set(M_CACHE_EVICTIONS, (double)st.evictions, "broker");
     metrics_set(M_CACHE_BYTES, (double)st.cache_bytes, "broker");
+    metrics_set(M_CACHE_CAPACITY, (double)st.cache_budget, "broker");
     metrics_set(M_CACHE_INFLIGHT, (double)st.inflight, "broker");
-    metrics_set(M_OBJ_OPS, (double)(st.loads + st.index_loads + st.errors), "broker", "get");
-    metrics_set(M_OBJ_BYTES, (double)st.load_bytes, "broker", "get");
-    metrics_set(M_OBJ_ERRORS, (double)st.errors, "broker", "get");
+    metrics_set(M_OBJ_RETRIES, (double)st.store_retries, "broker");
+    /* The store's GETs (kafscale_objstore_*{process="broker"}) are counted by
+     * store_read.c as they finish; cached's arrive in its METRICS frames and
+     * the ring's counters are read from its header (cache_link.c). */
 
     /* The node's processes. The flusher also reports itself in STATS
      * (needed when it is not ours to see: KAFSCALE_SUPERVISE=0). */
@@ -245,11 +245,8 @@ static void ctl_get_status(struct evhttp_request *r, bool json, const ProtobufCM
     s.draining = g_broker.draining;
     s.unflushed_bytes = g_broker.unflushed_bytes;
     s.connections = g_broker.nconns;
-    size_t np = 0;
-    for (topic_t *t = topics_first(); t; t = topics_next(t)) {
-        s.topics++;
-        np += (size_t)t->npartitions;
-    }
+    for (topic_t *t = topics_first(); t; t = topics_next(t)) s.topics++;
+    size_t np = (size_t)cluster_partitions_led();
     s.partitions_led = (int32_t)np;
 
     bool store_ok = flink_store_healthy();
@@ -290,8 +287,9 @@ static void ctl_get_status(struct evhttp_request *r, bool json, const ProtobufCM
         }
         size_t k = 0;
         for (topic_t *t = topics_first(); t; t = topics_next(t))
-            for (int32_t i = 0; i < t->npartitions && k < np; i++, k++) {
+            for (int32_t i = 0; i < t->npartitions && k < np; i++) {
                 partition_t *p = &t->partitions[i];
+                if (p->lead == PL_NONE) continue; /* cluster: another broker's */
                 pb_partition_t x = KAFSCALE__CONTROL__V1__PARTITION_STATUS__INIT;
                 x.topic = t->name;
                 x.partition = i;
@@ -303,6 +301,7 @@ static void ctl_get_status(struct evhttp_request *r, bool json, const ProtobufCM
                 x.segments = (int32_t)p->nsegs;
                 parts[k] = x;
                 pp[k] = &parts[k];
+                k++;
             }
         s.n_partitions = k;
         s.partitions = pp;
@@ -326,6 +325,8 @@ static size_t waiter_pending(waiter_t *w) {
         }
         pending++;
     }
+    /* A cluster's drain is over when every partition went to another broker. */
+    if (w->drain && cluster_enabled()) pending += (size_t)cluster_partitions_led();
     return pending;
 }
 
@@ -424,7 +425,15 @@ static void ctl_drain(struct evhttp_request *r, bool json, const ProtobufCMessag
         /* Fence first: what is accepted from now on is refused, so the
          * snapshot below is everything there will be. */
         g_broker.draining = true;
-        log_warn("control: DrainPartitions: produce is refused from now on (NOT_LEADER_OR_FOLLOWER)");
+        if (cluster_enabled()) {
+            /* Partitions and groups move to the other brokers one by one:
+             * each is flushed, committed and released before its new
+             * leader claims it, so clients only see retriable errors. */
+            cluster_set_draining(true);
+            log_warn("control: DrainPartitions: handing every partition and group to the other brokers");
+        } else {
+            log_warn("control: DrainPartitions: produce is refused from now on (NOT_LEADER_OR_FOLLOWER)");
+        }
     }
     waiter_start(r, json, true, ((const pb_drain_req_t *)in)->timeout_ms);
 }
@@ -432,6 +441,7 @@ static void ctl_drain(struct evhttp_request *r, bool json, const ProtobufCMessag
 static void ctl_resume(struct evhttp_request *r, bool json, const ProtobufCMessage *in) {
     if (g_broker.draining) log_warn("control: ResumePartitions: produce is taken again");
     g_broker.draining = false;
+    cluster_set_draining(false);
     pb_resume_resp_t x = KAFSCALE__CONTROL__V1__RESUME_PARTITIONS_RESPONSE__INIT;
     x.draining = false;
     reply_msg(r, 200, "OK", json, &x.base);
@@ -548,6 +558,13 @@ int http_init(void) {
     const char *set = getenv("KAFSCALE_METRICS_ADDR");
     const char *addr = env_str("KAFSCALE_METRICS_ADDR", ":9093");
     metrics_add_collector(collect_cb, NULL);
+    /* Every API's request counter and latency exist (at 0) from the start,
+     * so a rate over an API that was never called is 0, not absent. */
+    for (int i = 0; i < api_table_len; i++) {
+        const char *lv[] = {api_table[i].name};
+        metrics_series(M_REQUESTS, lv, 1);
+        metrics_series(M_REQUEST_SECONDS, lv, 1);
+    }
     if (!strcmp(addr, "off") || !strcmp(addr, "none")) {
         log_info("HTTP listener off (KAFSCALE_METRICS_ADDR=%s)", addr);
         return 0;

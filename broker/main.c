@@ -1,6 +1,7 @@
 /* main.c - kafscale-broker: reads the KAFSCALE_* settings, starts the Kafka
  * listener and runs the event loop until SIGINT/SIGTERM. */
 #include "broker.h"
+#include "cluster.h"
 #include "config.h"
 #include "group.h"
 #include "http.h"
@@ -76,6 +77,7 @@ int main(int argc, char **argv) {
     if (!g_broker.base) { log_error("cannot create event base"); return 1; }
     g_broker.start_ms = now_ms();
     topics_init();
+    cluster_configure(); /* before the metadata is opened: etcd or the embedded journals */
     if (topics_load() != 0) return 1;
     if (group_init() != 0) return 1;
     if (cache_link_init() != 0) return 1;
@@ -85,6 +87,7 @@ int main(int argc, char **argv) {
      * previous flusher was still committing. */
     flink_on_first_ready(start_listening);
     if (flink_init() != 0) return 1;
+    if (cluster_start() != 0) return 1;
     if (http_init() != 0) return 1; /* /metrics, /healthz, /readyz, control API: before the Kafka port opens */
     struct event *sigint = evsignal_new(g_broker.base, SIGINT, on_signal, NULL);
     struct event *sigterm = evsignal_new(g_broker.base, SIGTERM, on_signal, NULL);
@@ -97,6 +100,7 @@ int main(int argc, char **argv) {
     /* Stop taking requests, make everything accepted durable, then stop. */
     conn_shutdown();
     flink_shutdown(now_ms() + env_int("KAFSCALE_SHUTDOWN_TIMEOUT_MS", 30000, 0, 3600000));
+    cluster_shutdown(); /* everything is durable: hand our partitions over at once */
     http_shutdown();
     store_read_shutdown();
     cache_link_shutdown();

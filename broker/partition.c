@@ -9,6 +9,7 @@
  * partition_committed() moves the high watermark; with the flusher, its
  * durable(...) report calls it instead. */
 #include "broker.h"
+#include "cluster.h"
 #include "batch.h"
 #include "crc32c.h"
 #include "metrics.h"
@@ -22,7 +23,13 @@ int16_t partition_append(partition_t *p, uint8_t *records, int32_t len, int64_t 
         *errmsg = "Produce request carries no record batch";
         return KERR_CORRUPT_MESSAGE;
     }
-    if (g_broker.draining) {
+    if (!cluster_can_write(p)) {
+        /* Cluster: another broker leads it, we are handing it over, or our
+         * lease may have lapsed (paused past the TTL): clients look again. */
+        *errmsg = "This broker is not the leader of the partition";
+        return KERR_NOT_LEADER_OR_FOLLOWER;
+    }
+    if (g_broker.draining && !cluster_enabled()) {
         /* Drained (control API): clients look for another leader. */
         *errmsg = "This broker is drained and takes no writes";
         return KERR_NOT_LEADER_OR_FOLLOWER;
@@ -118,4 +125,5 @@ void partition_committed(partition_t *p, int64_t end_offset) {
     kreq_wake_parked();
     if (g_broker.unflushed_bytes < g_broker.cfg.max_unflushed_bytes) conn_unflushed_resume();
     trim_tail(p);
+    cluster_on_committed(p);
 }

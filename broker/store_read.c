@@ -54,6 +54,7 @@
 
 #include "batch.h"
 #include "config.h"
+#include "metrics.h"
 #include "objstore.h"
 #include "records.h"
 
@@ -64,11 +65,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <event2/event.h>
 
 #define SR_ERROR_TTL_MS 1000
 #define SR_MAX_QUEUED   64 /* loads queued or running; above, reads wait for one to land */
+#define SR_JOB_GETS     2  /* store GETs one job makes at most (a range is fetched again once, whole) */
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
@@ -396,6 +399,11 @@ typedef struct sr_job {
     sr_seg_desc_t follow[SR_NEXT_MAX];
     uint64_t pos, len, footer_start;
     int64_t seg_base, seg_last;
+    /* the store GETs the job made (not the reads the front served), for the
+     * metrics: counted by done_cb on the loop, as the registry wants */
+    int ngets, nget_errors;
+    uint64_t get_bytes;
+    int64_t get_us[SR_JOB_GETS];
     /* results */
     int status;               /* OBJ_OK / OBJ_NOT_FOUND / OBJ_ERROR; corrupt data is OBJ_ERROR */
     char err[300];
@@ -462,14 +470,40 @@ void store_read_set_front(sr_front_fn *fn, void *ctx) {
     S.front_ctx = ctx;
 }
 
-/* A read into buf: the front first (the shm ring), the store when it passes. */
+static int64_t mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A read into buf: the front first (the shm ring), the store when it passes.
+ * Store GETs are timed into the job (worker thread; counted on the loop). */
 static int job_get(sr_job_t *j, uint64_t off, uint64_t len, uint8_t *buf, size_t cap, uint8_t **out, size_t *got,
                    char *err, size_t errsz) {
     if (S.front && buf) {
         int st = S.front(S.front_ctx, &j->ref, off, len, buf, cap, got);
         if (st != SR_FRONT_PASS) return st;
     }
-    return S.get(S.get_ctx, j->key, off, len, buf, cap, out, got, err, errsz);
+    int64_t t0 = mono_us();
+    int st = S.get(S.get_ctx, j->key, off, len, buf, cap, out, got, err, errsz);
+    if (j->ngets < SR_JOB_GETS) j->get_us[j->ngets] = mono_us() - t0;
+    j->ngets++;
+    if (st != OBJ_OK) j->nget_errors++;
+    else j->get_bytes += *got;
+    return st;
+}
+
+/* The job's store GETs into kafscale_objstore_*{process="broker",op="get"}
+ * (loop thread). A GET that failed or found nothing is an error: the
+ * segment was committed, so it should be there. */
+static void count_gets(const sr_job_t *j) {
+    if (!j->ngets) return;
+    static const char *const lv[] = {"broker", "get"};
+    metrics_series_add(metrics_series(M_OBJ_OPS, lv, 2), j->ngets);
+    metrics_series_add(metrics_series(M_OBJ_ERRORS, lv, 2), j->nget_errors);
+    metrics_series_add(metrics_series(M_OBJ_BYTES, lv, 2), (double)j->get_bytes);
+    metric_series_t *lat = metrics_series(M_OBJ_SECONDS, lv, 2);
+    for (int i = 0; i < j->ngets && i < SR_JOB_GETS; i++) metrics_series_observe(lat, (double)j->get_us[i] / 1e6);
 }
 
 /* Range buffers are pchunk_t allocated like the memory log's (malloc of
@@ -615,6 +649,7 @@ static void done_cb(evutil_socket_t fd, short what, void *arg) {
         list = j->next;
         S.inflight--;
         S.inflight_bytes -= (int64_t)j->len;
+        count_gets(j);
         sr_seg_t *s = j->seg;
         if (j->kind == JOB_RANGE) {
             if (j->status == OBJ_OK) {
@@ -688,6 +723,12 @@ int store_read_init(void) {
     }
     sr_cache_init(&S.cache, budget);
     records_ws_init(&S.ws, 0);
+    /* The broker's store GET series exist (at 0) before the first read. */
+    static const char *const lv[] = {"broker", "get"};
+    metrics_series(M_OBJ_OPS, lv, 2);
+    metrics_series(M_OBJ_ERRORS, lv, 2);
+    metrics_series(M_OBJ_BYTES, lv, 2);
+    metrics_series(M_OBJ_SECONDS, lv, 2);
     S.todo = S.done = NULL;
     S.todo_tail = &S.todo;
     S.done_tail = &S.done;
@@ -769,6 +810,12 @@ void store_read_stats(sr_stats_t *out) {
     *out = S.st;
     out->evictions = S.cache.evictions;
     out->cache_bytes = S.cache.bytes;
+    out->cache_budget = S.cache.budget;
+    if (S.store) {
+        objstore_stats_t os;
+        objstore_get_stats(S.store, &os);
+        out->store_retries = os.retries;
+    }
     out->inflight = S.inflight;
     out->inflight_bytes = S.inflight_bytes;
 }

@@ -212,9 +212,11 @@ typedef struct sr_stats {
     uint64_t errors;               /* loads that failed */
     uint64_t evictions;
     uint64_t readaheads;
-    int64_t cache_bytes;
+    int64_t cache_bytes, cache_budget;
     int64_t inflight;              /* loads queued or running */
     int64_t inflight_bytes;        /* bytes they asked for */
+    uint64_t store_retries;        /* the object store's retried requests (its GETs themselves are
+                                      counted in kafscale_objstore_*{process="broker"} as they finish) */
 } sr_stats_t;
 void store_read_stats(sr_stats_t *out);
 

@@ -5,6 +5,7 @@
  * journal; see common/meta.h) and loaded from it at start together with the
  * committed segments, which give every partition its end offset. */
 #include "broker.h"
+#include "cluster.h"
 #include "meta.h"
 #include "topic_config.h"
 
@@ -216,6 +217,8 @@ int16_t topic_create(kstr_t name, int32_t npartitions, const kstr_t *config_name
         parts[i].index = i;
         parts[i].leader_epoch = 0;
         plog_init(&parts[i].log, 0);
+        parts[i].lead = cluster_enabled() ? PL_NONE : PL_LEADER;
+        parts[i].leader_id = cluster_enabled() ? -1 : g_broker.cfg.node_id;
     }
     uint32_t b = name_hash(name) % TOPIC_BUCKETS;
     t->hash_next = buckets[b];
@@ -291,6 +294,8 @@ int16_t topic_add_partitions(topic_t *t, int32_t count, bool validate_only, cons
         parts[i].index = i;
         parts[i].leader_epoch = 0;
         plog_init(&parts[i].log, 0);
+        parts[i].lead = cluster_enabled() ? PL_NONE : PL_LEADER;
+        parts[i].leader_id = cluster_enabled() ? -1 : g_broker.cfg.node_id;
     }
     t->npartitions = count;
     if (persist_topic(t) != 0) {
@@ -305,6 +310,8 @@ int16_t topic_add_partitions(topic_t *t, int32_t count, bool validate_only, cons
     return KERR_NONE;
 }
 
+static bool forgetting; /* topics_apply_snapshot: a delete that another broker did */
+
 int16_t topic_delete(kstr_t name) {
     topic_t *t = topic_find(name);
     if (!t) return KERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -314,7 +321,7 @@ int16_t topic_delete(kstr_t name) {
     TAILQ_REMOVE(&all_topics, t, link);
     ntopics--;
     if (meta && meta_delete_topic(meta, t->name) != 0) log_error("cannot record the deletion of %s in metadata", t->name);
-    flink_send_delete(t->name);
+    if (!forgetting) flink_send_delete(t->name); /* the objects go once, by the broker that deleted it */
     log_info("deleted topic %s", t->name);
     topic_free(t);
     /* Parked fetches may refer to the topic by name: let them re-check. */
@@ -331,4 +338,56 @@ topic_t *topic_auto_create(kstr_t name, int16_t *err) {
     *err = topic_create(name, g_broker.cfg.auto_create_partitions, NULL, NULL, 0, false, &t, &msg);
     if (*err == KERR_TOPIC_ALREADY_EXISTS) { *err = KERR_NONE; return topic_find(name); }
     return *err ? NULL : t;
+}
+
+/* Cluster: the topic snapshot in etcd is the truth (cluster.c reads it when
+ * its watch fires). Topics are created, grown, re-configured and forgotten
+ * here to match it, without writing back. */
+void topics_apply_snapshot(const meta_topic_t *mt, int n) {
+    meta_t *saved = meta;
+    meta = NULL;
+    for (topic_t *t = topics_first(), *next; t; t = next) {
+        next = topics_next(t);
+        const meta_topic_t *m = NULL;
+        for (int i = 0; i < n && !m; i++)
+            if (!strcmp(mt[i].name, t->name)) m = &mt[i];
+        if (!m || memcmp(m->id, t->id.b, 16)) {
+            log_info("cluster: topic %s is gone from the snapshot%s", t->name, m ? " (re-created)" : "");
+            forgetting = true;
+            topic_delete(kstr_c(t->name));
+            forgetting = false;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        topic_t *t = topic_find(kstr_c(mt[i].name));
+        if (!t) {
+            load_topic(NULL, &mt[i]);
+            t = topic_find(kstr_c(mt[i].name));
+            if (t) {
+                log_info("cluster: topic %s with %d partition(s)", t->name, t->npartitions);
+                flink_send_topic(t);
+            }
+            continue;
+        }
+        const char *msg;
+        if (mt[i].npartitions > t->npartitions) topic_add_partitions(t, mt[i].npartitions, false, &msg);
+        char now[sizeof mt[i].configs] = "";
+        cfg_out_t o = {now, sizeof now};
+        topic_config_describe(&t->config, cfg_emit, &o);
+        if (strcmp(now, mt[i].configs)) {
+            topic_config_t cfg;
+            topic_config_defaults(&cfg);
+            char buf[sizeof mt[i].configs];
+            snprintf(buf, sizeof buf, "%s", mt[i].configs);
+            for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+                char *eq = strchr(line, '=');
+                if (!eq) continue;
+                *eq = 0;
+                if (topic_config_set(&cfg, kstr_c(line), kstr_c(eq + 1), &msg))
+                    log_warn("cluster: topic %s: config %s ignored: %s", t->name, line, msg ? msg : "invalid");
+            }
+            topic_set_config(t, &cfg, &msg);
+        }
+    }
+    meta = saved;
 }

@@ -53,6 +53,7 @@
 #include "cproto.h"
 #include "kbuf.h"
 #include "log.h"
+#include "metrics.h"
 #include "objstore.h"
 #include "segment.h"
 #include "shm_ring.h"
@@ -94,6 +95,8 @@ typedef struct cjob {
     cwaiter_t *waiters;       /* loop only */
     char key[SEG_KEY_MAX];
     int64_t start_us, end_us; /* the worker's GET and check */
+    int64_t get_us;           /* the GET alone (-1: none was made) */
+    int get_status;           /* its OBJ_* status */
     /* results (worker) */
     int status;               /* CP_LOAD_* */
     char err[256];
@@ -125,6 +128,7 @@ static struct {
     char ns[256];
     char shm_name[SHM_RING_NAME_MAX];
     char sock_path[1200];
+    uint64_t sock_dev, sock_ino;           /* of the socket we bound (see tick_cb) */
     int readahead;
     int nthreads;
     bool supervised;
@@ -304,6 +308,7 @@ static void job_promote(cjob_t *j) {
 
 static void run_job(cjob_t *j) {
     j->start_us = mono_us();
+    j->get_us = -1;
     size_t size = (size_t)j->seg.size;
     uint8_t *buf = malloc(size);
     if (!buf) {
@@ -319,6 +324,8 @@ static void run_job(cjob_t *j) {
     op.cap = size;
     objstore_run(D.store, &op, 1);
     j->end_us = mono_us();
+    j->get_us = j->end_us - j->start_us;
+    j->get_status = op.status;
     if (op.status != OBJ_OK) {
         free(buf);
         j->status = op.status == OBJ_NOT_FOUND ? CP_LOAD_NOT_FOUND : CP_LOAD_ERROR;
@@ -398,6 +405,12 @@ static void done_cb(evutil_socket_t fd, short what, void *arg) {
         LIST_REMOVE(j, plink);
         D.npending--;
         if (j->kind != CJ_DEMAND) D.nbackground--;
+        if (j->get_us >= 0) { /* kafscale_objstore_*{process="cached",op="get"}: not found is an error too */
+            metrics_observe(M_OBJ_SECONDS, (double)j->get_us / 1e6, "cached", "get");
+            metrics_add(M_OBJ_OPS, 1, "cached", "get");
+            if (j->get_status != OBJ_OK) metrics_add(M_OBJ_ERRORS, 1, "cached", "get");
+            else metrics_add(M_OBJ_BYTES, (double)j->seg.size, "cached", "get");
+        }
         int status = j->status;
         const char *msg = j->err;
         if (status == CP_LOAD_OK) {
@@ -506,6 +519,21 @@ static void on_load(cclient_t *c, kr_t *r) {
     reader_at(&s, next, got);
 }
 
+/* METRICS (cproto.h): this process's series, to one broker connection. */
+static void send_metrics(cclient_t *c) {
+    objstore_stats_t os;
+    objstore_get_stats(D.store, &os);
+    metrics_set(M_OBJ_RETRIES, (double)os.retries, "cached");
+    metrics_set(M_CACHE_INFLIGHT, (double)D.npending, "shm");
+    metrics_sample_process("cached", getpid());
+    kw_t w;
+    kw_init(&w, 4096);
+    metrics_encode(&w);
+    if (w.oom || w.len + 1 > CPROTO_MAX_FRAME) log_warn("metrics: %zu bytes do not fit a frame; not sent", w.len);
+    else send_frame(c, CP_METRICS, &w);
+    kw_free(&w);
+}
+
 static void send_welcome(cclient_t *c) {
     kw_t w;
     kw_init(&w, 128);
@@ -538,9 +566,19 @@ static void on_frame(cclient_t *c, uint8_t type, kr_t *r) {
             log_info("flusher (pid %d) connected", c->pid);
         }
         send_welcome(c);
+        if (role == CP_ROLE_BROKER) send_metrics(c);
         break;
     }
     case CP_LOAD: on_load(c, r); break;
+    case CP_STOP:
+        if (c->role != CP_ROLE_BROKER) return;
+        if (!D.supervised) {
+            log_info("broker %d (pid %d) stops; not supervised, so this cached keeps running", c->node_id, c->pid);
+            return;
+        }
+        log_info("broker %d (pid %d) stops the node: stopping too", c->node_id, c->pid);
+        event_base_loopexit(D.base, NULL);
+        break;
     case CP_HINT: {
         cseg_t s, next[CPROTO_MAX_NEXT];
         if (!rd_seg(r, &s)) return;
@@ -641,10 +679,24 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
-/* Every second: heartbeat; a supervised cached without a broker goes. */
+/* Every second: heartbeat and METRICS to the brokers. A supervised cached
+ * goes when no broker has been connected for the linger time, or at once
+ * when its socket was removed or replaced (the data or run dir was wiped,
+ * or another cached took the name): no broker can reach it any more, and
+ * the ring it holds would keep a new cached of the node from starting. */
 static void tick_cb(evutil_socket_t fd, short what, void *arg) {
     shm_ring_heartbeat(&D.ring, (uint64_t)unix_ms());
-    if (D.supervised && D.nbrokers == 0 && mono_ms() - D.last_broker_ms > D.linger_ms) {
+    cclient_t *c, *next;
+    for (c = LIST_FIRST(&D.clients); c; c = next) {
+        next = LIST_NEXT(c, link);
+        if (c->role == CP_ROLE_BROKER) send_metrics(c);
+    }
+    if (!D.supervised) return;
+    struct stat st;
+    if (stat(D.sock_path, &st) != 0 || st.st_ino != D.sock_ino || st.st_dev != D.sock_dev) {
+        log_warn("socket %s was removed or replaced: no broker can reach this cached; exiting", D.sock_path);
+        event_base_loopexit(D.base, NULL);
+    } else if (D.nbrokers == 0 && mono_ms() - D.last_broker_ms > D.linger_ms) {
         log_info("no broker connected for %lld ms: exiting", (long long)(mono_ms() - D.last_broker_ms));
         event_base_loopexit(D.base, NULL);
     }
@@ -676,9 +728,23 @@ static bool workers_stop(void) {
     return true;
 }
 
+/* Removes our socket, unless another cached bound the name since. */
+static void unlink_own_socket(void) {
+    struct stat st;
+    if (stat(D.sock_path, &st) == 0 && st.st_ino == D.sock_ino && st.st_dev == D.sock_dev) unlink(D.sock_path);
+}
+
 int cached_main(bool supervised) {
     log_init("cached");
     signal(SIGPIPE, SIG_IGN);
+    /* SIGTERM / SIGINT wait until the loop handles them (a clean stop that
+     * removes the ring): one arriving while the ring is being set up would
+     * otherwise kill us half-way and leave the ring in /dev/shm. */
+    sigset_t stopsigs;
+    sigemptyset(&stopsigs);
+    sigaddset(&stopsigs, SIGTERM);
+    sigaddset(&stopsigs, SIGINT);
+    sigprocmask(SIG_BLOCK, &stopsigs, NULL);
     D.supervised = supervised;
     const char *data_dir = env_str("KAFSCALE_DATA_DIR", "./data");
     char run_default[1100];
@@ -717,6 +783,13 @@ int cached_main(bool supervised) {
     shm_ring_geom_t geom = {.total_size = (uint64_t)cache_bytes, .nentries = (uint32_t)entries};
     bool adopted;
     int rc = shm_ring_create(&D.ring, D.shm_name, &geom, &adopted, err, sizeof err);
+    /* Started by a broker that found no cached on its socket: a writer that
+     * still holds the ring is on its way out (a node stopping, or one whose
+     * socket is gone, see tick_cb). Wait a little for it. */
+    for (int i = 0; supervised && rc == SHM_EBUSY && i < 30; i++) {
+        usleep(100000);
+        rc = shm_ring_create(&D.ring, D.shm_name, &geom, &adopted, err, sizeof err);
+    }
     if (rc != SHM_OK) {
         log_error("cannot take the ring: %s", err);
         objstore_close(D.store);
@@ -764,6 +837,11 @@ int cached_main(bool supervised) {
         shm_ring_writer_close(&D.ring, true);
         return 1;
     }
+    struct stat sst;
+    if (stat(D.sock_path, &sst) == 0) {
+        D.sock_dev = (uint64_t)sst.st_dev;
+        D.sock_ino = (uint64_t)sst.st_ino;
+    }
     D.last_broker_ms = mono_ms();
     D.tick_ev = event_new(D.base, -1, EV_PERSIST, tick_cb, NULL);
     struct timeval one = {1, 0};
@@ -772,6 +850,7 @@ int cached_main(bool supervised) {
     struct event *sigterm = evsignal_new(D.base, SIGTERM, on_signal, NULL);
     evsignal_add(sigint, NULL);
     evsignal_add(sigterm, NULL);
+    sigprocmask(SIG_UNBLOCK, &stopsigs, NULL); /* one that came meanwhile is delivered now */
     log_info("kafscale-cached ready: %s store, socket %s, read-ahead %d segment(s), %d thread(s)%s",
              objstore_backend(D.store), D.sock_path, D.readahead, D.nthreads, supervised ? ", supervised" : "");
 
@@ -779,7 +858,7 @@ int cached_main(bool supervised) {
 
     /* Clean stop: nobody reads a stopped node's ring, so it goes. */
     evconnlistener_free(D.listener);
-    unlink(D.sock_path);
+    unlink_own_socket();
     const shm_ring_hdr_t *h = D.ring.hdr;
     log_info("stopping: %llu hits, %llu misses, %llu loads (%llu bytes), %llu evictions, %llu lapped, %llu load errors",
              (unsigned long long)h->counters[SHM_C_hits], (unsigned long long)h->counters[SHM_C_misses],

@@ -24,10 +24,26 @@
  *   STATS    u64 hits, u64 misses, u64 lapped, u64 fallbacks: the broker's
  *            reads since its last STATS (readers never write the ring)
  *   SEGMENT  SEG: the flusher committed it (prefetch for readers close behind)
+ *   STOP     (BROKER only, no fields) the broker stops cleanly (SIGTERM,
+ *            SIGINT) and so does its node: a supervised cached exits at once
+ *            (a clean stop: its ring is removed) and the broker waits for it,
+ *            so a node restarted right away starts a fresh cached instead of
+ *            meeting the old one on its way out. A cached that is not
+ *            supervised (its own systemd unit or container) ignores it.
  * cached -> client
  *   WELCOME  u32 version, u64 ring generation, u64 ring size, str shm name,
  *            i32 cached pid, i32 read-ahead segments
  *   LOADED   u32 request id, u8 status (CP_LOAD_*), str message
+ *   METRICS  cached's own metric series, encoded by metrics_encode()
+ *            (common/metrics.h): its object-store GETs (operations, bytes,
+ *            errors, latency), loads in flight, its process; to BROKER
+ *            connections after WELCOME and then about once a second. The
+ *            broker merges them into its /metrics (counters restart from 0
+ *            with a restarted cached). The ring's own counters are not in
+ *            it: the broker reads them from the ring's header.
+ *
+ * Compatibility: a receiver ignores frame types it does not know, so STOP
+ * and METRICS (added after version 1 shipped) need no new version.
  */
 #ifndef KAFSCALE_CPROTO_H
 #define KAFSCALE_CPROTO_H
@@ -43,8 +59,10 @@ enum cproto_type {
     CP_HINT = 3,
     CP_STATS = 4,
     CP_SEGMENT = 5,
+    CP_STOP = 6,
     CP_WELCOME = 64,
     CP_LOADED = 65,
+    CP_METRICS = 66,
 };
 
 enum cproto_role { CP_ROLE_BROKER = 1, CP_ROLE_READER = 2, CP_ROLE_FLUSHER = 3 };

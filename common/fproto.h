@@ -29,6 +29,17 @@
  *            i64 last offset, i64 max timestamp, i32 record count, then the
  *            batches' bytes to the end of the frame (one or more whole batches)
  *   FLUSH    (producers are waiting: start a cycle now if none is running)
+ *   LEAD     str topic, i32 partition, i32 leader epoch, i64 claim revision
+ *            (cluster: the broker claimed the partition in etcd; the flusher
+ *            fences its commits with the revision (meta_set_fence), loads
+ *            the partition's committed segments from etcd, reports each as
+ *            DURABLE and then answers LED; pending bytes it held for the
+ *            partition are dropped)
+ *   UNLEAD   str topic, i32 partition (cluster: no longer ours; drop pending
+ *            bytes, refuse commits)
+ *   LEASE    i64 deadline (CLOCK_MONOTONIC ms): the broker's etcd lease is
+ *            certainly alive until then; the flusher starts no upload for a
+ *            led partition within a second of it
  * flusher -> broker
  *   READY    (the flusher loaded its metadata and accepts APPENDs)
  *   DURABLE  str topic, i32 partition, i64 end offset (exclusive), i64 segment
@@ -38,6 +49,11 @@
  *   LOGSTART str topic, i32 partition, i64 new log start offset (retention,
  *            DeleteRecords)
  *   STORE    u8 healthy, str message   (object store state changed)
+ *   LED      str topic, i32 partition, i64 claim revision, i64 committed end,
+ *            i64 log start (answer to LEAD)
+ *   FENCED   str topic, i32 partition, i64 claim revision (a commit failed
+ *            the fence: another broker owns the partition now; its pending
+ *            bytes were dropped)
  *   STATS    the flusher's metric series, encoded by metrics_encode()
  *            (common/metrics.h: i32 count, then per series its name, label
  *            values and values), about once a second while connected; the
@@ -59,11 +75,16 @@ enum fproto_type {
     FP_APPEND = 4,
     FP_FLUSH = 5,
     FP_DELRECORDS = 6,
+    FP_LEAD = 7,
+    FP_UNLEAD = 8,
+    FP_LEASE = 9,
     FP_READY = 64,
     FP_DURABLE = 65,
     FP_LOGSTART = 66,
     FP_STORE = 67,
     FP_STATS = 68,
+    FP_LED = 69,
+    FP_FENCED = 70,
 };
 
 /* Fixed part of an APPEND after the topic string. */

@@ -391,3 +391,28 @@ int kmsg_encode(const kschema_t *s, int version, bool flexible, kw_t *w, const v
     int rc = encode_struct(s, version, flexible, w, in);
     return rc ? rc : (w->oom ? -1 : 0);
 }
+
+/* ---- error codes in a message ---- */
+
+static bool is_error_field(const kfield_t *f) {
+    if (f->type != KT_INT16 || !f->name) return false;
+    size_t n = strlen(f->name);
+    return n >= 10 && !strcmp(f->name + n - 10, "error_code") && (n == 10 || f->name[n - 11] == '_');
+}
+
+void kmsg_each_error(const kschema_t *s, int version, bool flexible, const void *in, kmsg_error_fn *fn, void *arg) {
+    for (const kfield_t *f = s->fields; f->type != KT_END; f++) {
+        if (!in_version(f, version) || (f->tagged && !flexible)) continue;
+        const void *p = cat(in, f);
+        if (is_error_field(f)) {
+            fn(*(const int16_t *)p, arg);
+        } else if (f->type == KT_STRUCT) {
+            kmsg_each_error(f->sub, version, flexible, p, fn, arg);
+        } else if (f->type == KT_ARRAY && f->sub) {
+            const karray_t *a = p;
+            for (int32_t i = 0; i < a->count; i++)
+                kmsg_each_error(f->sub, version, flexible, (const uint8_t *)a->items + f->sub->size * (size_t)i, fn,
+                                arg);
+        }
+    }
+}

@@ -137,6 +137,14 @@ int  kmsg_decode(const kschema_t *s, int version, bool flexible, kr_t *r, void *
 /* Encodes `in` as a body of `version`. Returns 0, or -1 when a value cannot be
  * represented in this version (e.g. null where not nullable). */
 int  kmsg_encode(const kschema_t *s, int version, bool flexible, kw_t *w, const void *in);
+/* Calls fn(code, arg) for every error code a message of `version` carries:
+ * each KT_INT16 field named "error_code" or "..._error_code" that the version
+ * encodes (tagged ones only when `flexible`), at any depth of structs and
+ * array elements, zero codes included. The broker counts the error codes of
+ * every response this way, in one place (broker/conn.c). */
+typedef void kmsg_error_fn(int16_t code, void *arg);
+void kmsg_each_error(const kschema_t *s, int version, bool flexible, const void *in, kmsg_error_fn *fn, void *arg);
+
 /* Sets every field of `out` to its default (ints to .dflt, strings/arrays to
  * empty, nullable ones to null). Nested arrays stay empty. */
 void kmsg_defaults(const kschema_t *s, void *out);

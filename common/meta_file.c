@@ -1,5 +1,6 @@
 /* meta_file.c - the embedded metadata store: two single-writer journals of
- * CRC-framed JSON lines under <data_dir>/meta/ (see meta.h).
+ * CRC-framed JSON lines under <data_dir>/meta/ (see meta.h); the "file"
+ * ops of meta_backend.h (meta.c picks it when etcd is not configured).
  *
  * Line format: 8 hex digits of CRC-32C over the JSON text, a space, the JSON
  * object, '\n'. Records:
@@ -12,6 +13,7 @@
  * after a crash); nothing after it was acknowledged.
  */
 #include "meta.h"
+#include "meta_backend.h"
 #include "crc32c.h"
 #include "fsutil.h"
 
@@ -28,16 +30,23 @@
 
 #define COMPACT_BYTES (8u << 20) /* rewrite a journal once it passes this and doubled its live size */
 
-struct meta {
+typedef struct mfile {
+    struct meta base;     /* ops = the file ops below */
     char dir[1024];
     char writer[16];
     int fd;               /* the journal this process appends to, or -1 */
     int lock_fd;          /* holds flock(LOCK_EX) on <writer>.lock: one writer per journal */
     uint64_t written;     /* bytes in it */
     uint64_t live_hint;   /* bytes after the last compaction */
-};
+} mfile_t;
 
-static void path_of(const meta_t *m, const char *name, char *out, size_t sz) {
+static const meta_ops_t file_ops;
+static int file_put_topic(mfile_t *m, const meta_topic_t *t);
+static int file_commit_segments(mfile_t *m, const meta_segment_t *segs, int n, uint8_t *fenced);
+static int file_remove_segments(mfile_t *m, const meta_segment_t *segs, int n, const char *topic, int32_t partition,
+                                int64_t new_log_start);
+
+static void path_of(const mfile_t *m, const char *name, char *out, size_t sz) {
     snprintf(out, sz, "%s/%s.journal", m->dir, name);
 }
 
@@ -66,9 +75,10 @@ static off_t good_prefix(const char *path) {
     return good;
 }
 
-meta_t *meta_open(const char *data_dir, const char *writer, char *err, size_t errsz) {
-    meta_t *m = calloc(1, sizeof *m);
+meta_t *meta_file_open(const char *data_dir, const char *writer, char *err, size_t errsz) {
+    mfile_t *m = calloc(1, sizeof *m);
     if (!m) { snprintf(err, errsz, "out of memory"); return NULL; }
+    m->base = (struct meta){META_MAGIC, &file_ops};
     snprintf(m->dir, sizeof m->dir, "%s/meta", data_dir);
     m->fd = m->lock_fd = -1;
     if (fs_mkdirs(m->dir)) {
@@ -131,10 +141,10 @@ meta_t *meta_open(const char *data_dir, const char *writer, char *err, size_t er
             m->written = m->live_hint = (uint64_t)st.st_size;
         }
     }
-    return m;
+    return &m->base;
 }
 
-void meta_close(meta_t *m) {
+static void file_close(mfile_t *m) {
     if (!m) return;
     if (m->fd >= 0) close(m->fd);
     if (m->lock_fd >= 0) close(m->lock_fd);
@@ -142,7 +152,7 @@ void meta_close(meta_t *m) {
 }
 
 /* Appends one record durably: write, fsync. */
-static int append_record(meta_t *m, json_t *rec) {
+static int append_record(mfile_t *m, json_t *rec) {
     if (m->fd < 0) { json_decref(rec); return -1; }
     char *js = json_dumps(rec, JSON_COMPACT);
     json_decref(rec);
@@ -315,7 +325,7 @@ static void apply_segments_record(replay_t *r, json_t *rec) {
 }
 
 /* Reads one journal, applying each good record; stops at the first bad line. */
-static int replay_file(meta_t *m, const char *name, replay_t *r, void (*apply)(replay_t *, json_t *)) {
+static int replay_file(mfile_t *m, const char *name, replay_t *r, void (*apply)(replay_t *, json_t *)) {
     char p[1100];
     path_of(m, name, p, sizeof p);
     FILE *f = fopen(p, "r");
@@ -353,7 +363,7 @@ static int seg_cmp(const void *a, const void *b) {
     return x->s.base_offset < y->s.base_offset ? -1 : x->s.base_offset > y->s.base_offset;
 }
 
-static int do_replay(meta_t *m, replay_t *r, char *err, size_t errsz) {
+static int do_replay(mfile_t *m, replay_t *r, char *err, size_t errsz) {
     memset(r, 0, sizeof *r);
     if (replay_file(m, "topics", r, apply_topics_record) || replay_file(m, "segments", r, apply_segments_record)) {
         snprintf(err, errsz, "cannot read metadata journals in %s: %s", m->dir, strerror(errno));
@@ -365,29 +375,29 @@ static int do_replay(meta_t *m, replay_t *r, char *err, size_t errsz) {
 }
 
 /* Rewrites this process's journal as a snapshot of the live state. */
-static int compact(meta_t *m, replay_t *r) {
+static int compact(mfile_t *m, replay_t *r) {
     char p[1100], tmp[1200];
     path_of(m, m->writer, p, sizeof p);
     snprintf(tmp, sizeof tmp, "%s.tmp", p);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return -1;
-    meta_t w = *m;
+    mfile_t w = *m;
     w.fd = fd;
     w.written = 0;
     int rc = 0;
     if (!strcmp(m->writer, "topics")) {
         for (int i = 0; i < r->ntopics && !rc; i++) {
             if (!r->topic_live[i]) continue;
-            rc = meta_put_topic(&w, &r->topics[i]);
+            rc = file_put_topic(&w, &r->topics[i]);
         }
     } else {
         for (size_t i = 0; i < r->nsegs && !rc; i++) {
             if (r->segs[i].removed) continue;
-            rc = meta_commit_segments(&w, &r->segs[i].s, 1);
+            rc = file_commit_segments(&w, &r->segs[i].s, 1, NULL);
         }
         for (int i = 0; i < r->nstarts && !rc; i++) {
             if (!r->starts[i].topic[0]) continue;
-            rc = meta_remove_segments(&w, NULL, 0, r->starts[i].topic, r->starts[i].p, r->starts[i].start);
+            rc = file_remove_segments(&w, NULL, 0, r->starts[i].topic, r->starts[i].p, r->starts[i].start);
         }
     }
     if (rc || fsync(fd)) { close(fd); unlink(tmp); return -1; }
@@ -399,7 +409,7 @@ static int compact(meta_t *m, replay_t *r) {
     return 0;
 }
 
-static void maybe_compact(meta_t *m) {
+static void maybe_compact(mfile_t *m) {
     if (m->written < COMPACT_BYTES || m->written < 2 * m->live_hint) return;
     replay_t r;
     char err[256];
@@ -408,7 +418,7 @@ static void maybe_compact(meta_t *m) {
     replay_free(&r);
 }
 
-int meta_load(meta_t *m, const meta_load_cb_t *cb, char *err, size_t errsz) {
+static int file_load(mfile_t *m, const meta_load_cb_t *cb, char *err, size_t errsz) {
     replay_t r;
     if (do_replay(m, &r, err, errsz)) return -1;
     for (int i = 0; i < r.ntopics; i++)
@@ -425,7 +435,7 @@ static void id_to_hex(const uint8_t id[16], char out[33]) {
     for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", id[i]);
 }
 
-int meta_put_topic(meta_t *m, const meta_topic_t *t) {
+static int file_put_topic(mfile_t *m, const meta_topic_t *t) {
     char hex[33];
     id_to_hex(t->id, hex);
     json_t *rec = json_pack("{s:s,s:s,s:s,s:i,s:s}", "t", "topic", "name", t->name, "id", hex, "np",
@@ -435,13 +445,14 @@ int meta_put_topic(meta_t *m, const meta_topic_t *t) {
     return rc;
 }
 
-int meta_delete_topic(meta_t *m, const char *name) {
+static int file_delete_topic(mfile_t *m, const char *name) {
     int rc = append_record(m, json_pack("{s:s,s:s}", "t", "deltopic", "name", name));
     if (!rc) maybe_compact(m);
     return rc;
 }
 
-int meta_commit_segments(meta_t *m, const meta_segment_t *segs, int n) {
+static int file_commit_segments(mfile_t *m, const meta_segment_t *segs, int n, uint8_t *fenced) {
+    if (fenced && n > 0) memset(fenced, 0, (size_t)n);
     json_t *arr = json_array();
     for (int i = 0; i < n; i++) json_array_append_new(arr, seg_to_json(&segs[i]));
     int rc = append_record(m, json_pack("{s:s,s:o}", "t", "commit", "segs", arr));
@@ -449,14 +460,70 @@ int meta_commit_segments(meta_t *m, const meta_segment_t *segs, int n) {
     return rc;
 }
 
-int meta_remove_segments(meta_t *m, const meta_segment_t *segs, int n, const char *topic, int32_t partition,
-                         int64_t new_log_start) {
+static int file_remove_segments(mfile_t *m, const meta_segment_t *segs, int n, const char *topic, int32_t partition,
+                                int64_t new_log_start) {
     json_t *arr = json_array();
     for (int i = 0; i < n; i++) json_array_append_new(arr, json_integer(segs[i].base_offset));
     return append_record(m, json_pack("{s:s,s:s,s:i,s:I,s:o}", "t", "remove", "tp", topic, "p", (int)partition,
                                       "start", (json_int_t)new_log_start, "segs", arr));
 }
 
-int meta_drop_topic_segments(meta_t *m, const char *topic) {
+static int file_drop_topic_segments(mfile_t *m, const char *topic) {
     return append_record(m, json_pack("{s:s,s:s}", "t", "droptopic", "tp", topic));
 }
+
+/* ---- the ops table (meta_backend.h) ---- */
+
+/* One partition: a full replay, filtered. */
+typedef struct part_filter {
+    const char *topic;
+    int32_t partition;
+    const meta_load_cb_t *cb;
+} part_filter_t;
+
+static void pf_segment(void *arg, const meta_segment_t *s) {
+    part_filter_t *f = arg;
+    if (s->partition == f->partition && !strcmp(s->topic, f->topic) && f->cb->segment) f->cb->segment(f->cb->arg, s);
+}
+
+static void pf_log_start(void *arg, const char *topic, int32_t partition, int64_t start) {
+    part_filter_t *f = arg;
+    if (partition == f->partition && !strcmp(topic, f->topic) && f->cb->log_start)
+        f->cb->log_start(f->cb->arg, topic, partition, start);
+}
+
+static void op_close(meta_t *m) { file_close((mfile_t *)m); }
+static int op_load(meta_t *m, const meta_load_cb_t *cb, char *err, size_t errsz) {
+    return file_load((mfile_t *)m, cb, err, errsz);
+}
+static int op_load_partition(meta_t *m, const char *topic, int32_t partition, const meta_load_cb_t *cb, char *err,
+                             size_t errsz) {
+    part_filter_t f = {topic, partition, cb};
+    meta_load_cb_t fcb = {NULL, pf_segment, pf_log_start, &f};
+    return file_load((mfile_t *)m, &fcb, err, errsz);
+}
+static int op_put_topic(meta_t *m, const meta_topic_t *t) { return file_put_topic((mfile_t *)m, t); }
+static int op_delete_topic(meta_t *m, const char *name) { return file_delete_topic((mfile_t *)m, name); }
+static int op_commit_segments(meta_t *m, const meta_segment_t *segs, int n, uint8_t *fenced) {
+    return file_commit_segments((mfile_t *)m, segs, n, fenced);
+}
+static int op_remove_segments(meta_t *m, const meta_segment_t *segs, int n, const char *topic, int32_t partition,
+                              int64_t new_log_start) {
+    return file_remove_segments((mfile_t *)m, segs, n, topic, partition, new_log_start);
+}
+static int op_drop_topic_segments(meta_t *m, const char *topic) {
+    return file_drop_topic_segments((mfile_t *)m, topic);
+}
+
+static const meta_ops_t file_ops = {
+    .name = "file",
+    .close = op_close,
+    .load = op_load,
+    .load_partition = op_load_partition,
+    .put_topic = op_put_topic,
+    .delete_topic = op_delete_topic,
+    .set_fence = NULL, /* one writer per journal: nothing to fence */
+    .commit_segments = op_commit_segments,
+    .remove_segments = op_remove_segments,
+    .drop_topic_segments = op_drop_topic_segments,
+};

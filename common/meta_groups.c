@@ -1,6 +1,8 @@
 /* meta_groups.c - the embedded store of consumer groups and committed
  * offsets: <data_dir>/meta/groups.journal, a single-writer journal of
- * CRC-framed JSON lines (see meta_groups.h, and meta_file.c for the format).
+ * CRC-framed JSON lines (see meta_groups.h, and meta_file.c for the format);
+ * the "file" ops of meta_backend.h (meta.c picks it when etcd is not
+ * configured).
  *
  * Line format: 8 hex digits of CRC-32C over the JSON text, a space, the JSON
  * object, '\n'. Records:
@@ -21,6 +23,7 @@
  * that state back as one group record and one offsets record per group.
  */
 #include "meta_groups.h"
+#include "meta_backend.h"
 #include "crc32c.h"
 #include "fsutil.h"
 #include "log.h"
@@ -37,14 +40,17 @@
 
 #define COMPACT_BYTES (8u << 20) /* rewrite once past this and twice the live size */
 
-struct meta_groups {
+typedef struct mgfile {
+    struct meta_groups base; /* ops = the file ops at the end */
     char dir[1024];
     int fd;             /* groups.journal, O_APPEND */
     int lock_fd;        /* flock(LOCK_EX) on groups.lock */
     uint64_t written;   /* bytes in the journal */
     uint64_t live_hint; /* bytes right after the last compaction */
     uint64_t compact_bytes;
-};
+} mgfile_t;
+
+static const mg_ops_t file_ops;
 
 /* ---- strings and bytes in JSON ---- */
 
@@ -175,13 +181,14 @@ static const uint8_t *jbytes_get(json_t *v, int32_t *n, scratch_t *s) {
 /* ---- the journal file ---- */
 
 
-static void journal_path(const meta_groups_t *m, char *out, size_t sz) {
+static void journal_path(const mgfile_t *m, char *out, size_t sz) {
     snprintf(out, sz, "%s/groups.journal", m->dir);
 }
 
-meta_groups_t *meta_groups_open(const char *data_dir, char *err, size_t errsz) {
-    meta_groups_t *m = calloc(1, sizeof *m);
+meta_groups_t *meta_groups_file_open(const char *data_dir, char *err, size_t errsz) {
+    mgfile_t *m = calloc(1, sizeof *m);
     if (!m) { snprintf(err, errsz, "out of memory"); return NULL; }
+    m->base = (struct meta_groups){META_GROUPS_MAGIC, &file_ops};
     snprintf(m->dir, sizeof m->dir, "%s/meta", data_dir);
     m->fd = m->lock_fd = -1;
     m->compact_bytes = COMPACT_BYTES;
@@ -217,18 +224,18 @@ meta_groups_t *meta_groups_open(const char *data_dir, char *err, size_t errsz) {
     struct stat st;
     if (fstat(m->fd, &st) == 0) m->written = m->live_hint = (uint64_t)st.st_size;
     fs_fsync_dir(m->dir); /* the journal's directory entry, when it was just created */
-    return m;
+    return &m->base;
 }
 
-void meta_groups_close(meta_groups_t *m) {
+static void file_close(mgfile_t *m) {
     if (!m) return;
     if (m->fd >= 0) close(m->fd);
     if (m->lock_fd >= 0) close(m->lock_fd);
     free(m);
 }
 
-uint64_t meta_groups_journal_bytes(const meta_groups_t *m) { return m->written; }
-void meta_groups_set_compact_bytes(meta_groups_t *m, uint64_t bytes) { m->compact_bytes = bytes; }
+static uint64_t file_journal_bytes(const mgfile_t *m) { return m->written; }
+static void file_set_compact_bytes(mgfile_t *m, uint64_t bytes) { m->compact_bytes = bytes; }
 
 /* Appends one record durably to fd (write, fdatasync); takes `rec`. */
 static int append_to(int fd, uint64_t *written, json_t *rec) {
@@ -303,7 +310,7 @@ static void apply_record(json_t *state, json_t *rec) {
 /* Replays the journal into a new state object; NULL with err set on
  * failure. A torn tail (a crash mid-write) is cut off the file, so that
  * records appended later are not hidden behind it. */
-static json_t *replay(meta_groups_t *m, char *err, size_t errsz) {
+static json_t *replay(mgfile_t *m, char *err, size_t errsz) {
     json_t *state = json_object();
     if (!state) { snprintf(err, errsz, "out of memory"); return NULL; }
     char p[1100];
@@ -384,7 +391,7 @@ static void offset_from_json(json_t *o, scratch_t *s, mg_offset_t *mo) {
     mo->expire_ms = json_integer_value(json_object_get(o, "xt"));
 }
 
-int meta_groups_load(meta_groups_t *m, const mg_load_cb_t *cb, char *err, size_t errsz) {
+static int file_load(mgfile_t *m, const mg_load_cb_t *cb, char *err, size_t errsz) {
     json_t *state = replay(m, err, errsz);
     if (!state) return -1;
     const char *key;
@@ -458,7 +465,7 @@ static json_t *offset_json(const mg_offset_t *o) {
 }
 
 /* Rewrites the journal as a snapshot of its live state. */
-static int compact(meta_groups_t *m) {
+static int compact(mgfile_t *m) {
     char err[256];
     json_t *state = replay(m, err, sizeof err);
     if (!state) return -1;
@@ -493,15 +500,15 @@ static int compact(meta_groups_t *m) {
     return 0;
 }
 
-static int append(meta_groups_t *m, json_t *rec) {
+static int append(mgfile_t *m, json_t *rec) {
     int rc = append_to(m->fd, &m->written, rec);
     if (!rc && m->written >= m->compact_bytes && m->written >= 2 * m->live_hint) compact(m);
     return rc;
 }
 
-int meta_groups_put_group(meta_groups_t *m, const mg_group_t *g) { return append(m, group_record(g)); }
+static int file_put_group(mgfile_t *m, const mg_group_t *g) { return append(m, group_record(g)); }
 
-int meta_groups_put_offsets(meta_groups_t *m, const char *group_id, const mg_offset_t *o, int n) {
+static int file_put_offsets(mgfile_t *m, const char *group_id, const mg_offset_t *o, int n) {
     json_t *arr = json_array();
     for (int i = 0; arr && i < n; i++) {
         json_t *j = offset_json(&o[i]);
@@ -511,7 +518,7 @@ int meta_groups_put_offsets(meta_groups_t *m, const char *group_id, const mg_off
     return append(m, json_pack("{s:s,s:o,s:o}", "t", "offsets", "g", JS(group_id), "o", arr));
 }
 
-int meta_groups_delete_offsets(meta_groups_t *m, const char *group_id, const mg_offset_t *o, int n) {
+static int file_delete_offsets(mgfile_t *m, const char *group_id, const mg_offset_t *o, int n) {
     json_t *arr = json_array();
     for (int i = 0; arr && i < n; i++) {
         json_t *j = json_pack("{s:s,s:i}", "tp", o[i].topic, "p", (int)o[i].partition);
@@ -521,6 +528,59 @@ int meta_groups_delete_offsets(meta_groups_t *m, const char *group_id, const mg_
     return append(m, json_pack("{s:s,s:o,s:o}", "t", "deloffsets", "g", JS(group_id), "o", arr));
 }
 
-int meta_groups_delete_group(meta_groups_t *m, const char *group_id) {
+static int file_delete_group(mgfile_t *m, const char *group_id) {
     return append(m, json_pack("{s:s,s:o}", "t", "delgroup", "g", JS(group_id)));
 }
+
+/* ---- the ops table (meta_backend.h) ---- */
+
+/* One group: a full replay, filtered. */
+typedef struct group_filter {
+    const char *group_id;
+    const mg_load_cb_t *cb;
+} group_filter_t;
+
+static void gf_group(void *arg, const mg_group_t *g) {
+    group_filter_t *f = arg;
+    if (!strcmp(g->group_id, f->group_id) && f->cb->group) f->cb->group(f->cb->arg, g);
+}
+
+static void gf_offset(void *arg, const char *group_id, const mg_offset_t *o) {
+    group_filter_t *f = arg;
+    if (!strcmp(group_id, f->group_id) && f->cb->offset) f->cb->offset(f->cb->arg, group_id, o);
+}
+
+static void op_close(meta_groups_t *m) { file_close((mgfile_t *)m); }
+static int op_load(meta_groups_t *m, const mg_load_cb_t *cb, char *err, size_t errsz) {
+    return file_load((mgfile_t *)m, cb, err, errsz);
+}
+static int op_load_group(meta_groups_t *m, const char *group_id, const mg_load_cb_t *cb, char *err, size_t errsz) {
+    group_filter_t f = {group_id, cb};
+    mg_load_cb_t fcb = {gf_group, gf_offset, &f};
+    return file_load((mgfile_t *)m, &fcb, err, errsz);
+}
+static int op_put_group(meta_groups_t *m, const mg_group_t *g) { return file_put_group((mgfile_t *)m, g); }
+static int op_put_offsets(meta_groups_t *m, const char *group_id, const mg_offset_t *o, int n) {
+    return file_put_offsets((mgfile_t *)m, group_id, o, n);
+}
+static int op_delete_offsets(meta_groups_t *m, const char *group_id, const mg_offset_t *o, int n) {
+    return file_delete_offsets((mgfile_t *)m, group_id, o, n);
+}
+static int op_delete_group(meta_groups_t *m, const char *group_id) {
+    return file_delete_group((mgfile_t *)m, group_id);
+}
+static uint64_t op_journal_bytes(const meta_groups_t *m) { return file_journal_bytes((const mgfile_t *)m); }
+static void op_set_compact_bytes(meta_groups_t *m, uint64_t b) { file_set_compact_bytes((mgfile_t *)m, b); }
+
+static const mg_ops_t file_ops = {
+    .name = "file",
+    .close = op_close,
+    .load = op_load,
+    .load_group = op_load_group,
+    .put_group = op_put_group,
+    .put_offsets = op_put_offsets,
+    .delete_offsets = op_delete_offsets,
+    .delete_group = op_delete_group,
+    .journal_bytes = op_journal_bytes,
+    .set_compact_bytes = op_set_compact_bytes,
+};

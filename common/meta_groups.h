@@ -11,7 +11,13 @@
  * a group changes meaningfully - a new generation's assignment, the group
  * becoming empty, a commit, a deletion - never per heartbeat.
  *
- * The etcd backend (later) implements the same calls.
+ * The etcd backend (meta_groups_etcd.c), chosen by meta_groups_open when
+ * KAFSCALE_ETCD_ENDPOINTS is set, implements the same calls over
+ * /kafscale/groups/<group> (ConsumerGroup) and
+ * /kafscale/offsets/<group>/<topic>/<partition> (CommittedOffset), with the
+ * group id escaped as meta.h's meta_key_escape says. There, "" and NULL are
+ * the same for protocol_type, protocol, leader and instance_id (proto3
+ * strings have no presence); offset metadata keeps NULL, "" and any bytes.
  *
  * Strings are C strings (ids never contain NUL: the coordinator refuses such
  * ids); offset metadata, subscriptions and assignments are counted byte
@@ -69,15 +75,21 @@ typedef struct mg_load_cb {
 } mg_load_cb_t;
 
 /* Opens (creates) <data_dir>/meta/groups.journal for writing; one writer per
- * data directory (flock on groups.lock). NULL with err set on failure. */
+ * data directory (flock on groups.lock). With KAFSCALE_ETCD_ENDPOINTS set:
+ * the etcd backend (data_dir unused). NULL with err set on failure. */
 meta_groups_t *meta_groups_open(const char *data_dir, char *err, size_t errsz);
 void meta_groups_close(meta_groups_t *m);
+bool meta_groups_is_etcd(const meta_groups_t *m);
 
 /* Replays the journal: live groups and offsets through the callbacks.
  * Returns 0 or -1 (err set). */
 int meta_groups_load(meta_groups_t *m, const mg_load_cb_t *cb, char *err, size_t errsz);
+/* One group (if it exists) and its offsets, freshest from the store (for a
+ * broker becoming the group's coordinator). 0 or -1 (err set). */
+int meta_groups_load_group(meta_groups_t *m, const char *group_id, const mg_load_cb_t *cb, char *err, size_t errsz);
 
-/* One durable record per call; 0 or -1. */
+/* One durable record (file) / transaction (etcd; a call with more than 128
+ * offsets is split into several) per call; 0 or -1. */
 int meta_groups_put_group(meta_groups_t *m, const mg_group_t *g);
 int meta_groups_put_offsets(meta_groups_t *m, const char *group_id, const mg_offset_t *o, int n);
 /* Removes offsets (only .topic and .partition of each entry are read). */
@@ -85,7 +97,7 @@ int meta_groups_delete_offsets(meta_groups_t *m, const char *group_id, const mg_
 /* Removes a group and all of its offsets. */
 int meta_groups_delete_group(meta_groups_t *m, const char *group_id);
 
-/* Bytes in the journal file (for tests and logs). */
+/* Bytes in the journal file (for tests and logs; 0 with etcd). */
 uint64_t meta_groups_journal_bytes(const meta_groups_t *m);
 /* Lowers the compaction threshold (tests). */
 void meta_groups_set_compact_bytes(meta_groups_t *m, uint64_t bytes);

@@ -2,9 +2,10 @@
  *
  * KS_METRICS below is the only list: X(id, name, type, buckets, labels, help).
  * Everything else comes from it: the ids (M_*), the Prometheus text
- * exposition (metrics_render), and the STATS frame in which the flusher ships
- * its own series to the broker (metrics_encode / metrics_merge: one generic
- * encoding, so a new flusher metric is one row here and one metrics_add()).
+ * exposition (metrics_render), and the frames in which the flusher (STATS,
+ * fproto.h) and kafscale-cached (METRICS, cproto.h) ship their own series to
+ * the broker (metrics_encode / metrics_merge: one generic encoding, so a new
+ * flusher or cached metric is one row here and one metrics_add()).
  * Adding a metric never means touching a second list (memcached's X-macro
  * stats, Varnish's .vsc files).
  *
@@ -64,6 +65,12 @@ typedef enum metric_buckets { MB_NONE = 0, MB_SECONDS, MB_BYTES, MB__MAX } metri
     X(M_READY, "kafscale_ready", MT_GAUGE, MB_NONE, "", "1 when /readyz answers 200") \
     X(M_DRAINING, "kafscale_draining", MT_GAUGE, MB_NONE, "", \
       "1 after DrainPartitions: produce is refused with NOT_LEADER_OR_FOLLOWER") \
+    X(M_CLUSTER_BROKERS, "kafscale_cluster_brokers", MT_GAUGE, MB_NONE, "", \
+      "Live brokers registered in etcd (1 for a single node)") \
+    X(M_CLUSTER_CLAIMS, "kafscale_cluster_claims_total", MT_COUNTER, MB_NONE, "", \
+      "Partition leaderships this broker claimed in etcd") \
+    X(M_CLUSTER_FENCED, "kafscale_cluster_fenced_total", MT_COUNTER, MB_NONE, "", \
+      "Partitions this broker gave up because another broker's claim fenced its commits") \
     X(M_COMPONENT_UP, "kafscale_component_up", MT_GAUGE, MB_NONE, "component", \
       "1 when the broker's link to the component (flusher, cached, object_store, metadata_store) is up") \
     /* ---- flusher (sent to the broker in STATS frames, see fproto.h) ---- */ \
@@ -80,7 +87,8 @@ typedef enum metric_buckets { MB_NONE = 0, MB_SECONDS, MB_BYTES, MB__MAX } metri
       "Size of committed segments") \
     X(M_FLUSH_PENDING_BYTES, "kafscale_flusher_pending_bytes", MT_GAUGE, MB_NONE, "", \
       "Bytes the flusher holds that are not committed yet") \
-    /* ---- object store, per process and operation ---- */ \
+    /* ---- object store, per process and operation (broker: store_read.c's GETs; flusher and cached: \
+     * sent to the broker in their STATS / METRICS frames, fproto.h and cproto.h) ---- */ \
     X(M_OBJ_OPS, "kafscale_objstore_operations_total", MT_COUNTER, MB_NONE, "process,op", \
       "Object store operations finished") \
     X(M_OBJ_ERRORS, "kafscale_objstore_errors_total", MT_COUNTER, MB_NONE, "process,op", \
@@ -92,7 +100,8 @@ typedef enum metric_buckets { MB_NONE = 0, MB_SECONDS, MB_BYTES, MB__MAX } metri
     X(M_OBJ_SECONDS, "kafscale_objstore_duration_seconds", MT_HISTOGRAM, MB_SECONDS, "process,op", \
       "Time object store operations took, retries included (a flush cycle's parallel uploads each count " \
       "the whole batch's time)") \
-    /* ---- read caches (cache=broker: the broker's store read cache; cache=shm: kafscale-cached) ---- */ \
+    /* ---- read caches (cache=broker: the broker's store read cache, broker/store_read.c; cache=shm: the \
+     * ring of kafscale-cached, read from the ring's header when /metrics is scraped, broker/cache_link.c) */ \
     X(M_CACHE_HITS, "kafscale_cache_hits_total", MT_COUNTER, MB_NONE, "cache", "Reads answered from the cache") \
     X(M_CACHE_MISSES, "kafscale_cache_misses_total", MT_COUNTER, MB_NONE, "cache", \
       "Reads that had to wait for a load") \
@@ -102,7 +111,14 @@ typedef enum metric_buckets { MB_NONE = 0, MB_SECONDS, MB_BYTES, MB__MAX } metri
     X(M_CACHE_LOAD_ERRORS, "kafscale_cache_load_errors_total", MT_COUNTER, MB_NONE, "cache", "Loads that failed") \
     X(M_CACHE_EVICTIONS, "kafscale_cache_evictions_total", MT_COUNTER, MB_NONE, "cache", "Entries evicted") \
     X(M_CACHE_BYTES, "kafscale_cache_bytes", MT_GAUGE, MB_NONE, "cache", "Bytes the cache holds (occupancy)") \
+    X(M_CACHE_CAPACITY, "kafscale_cache_capacity_bytes", MT_GAUGE, MB_NONE, "cache", \
+      "Bytes the cache may hold (the broker's budget; the ring's data area)") \
+    X(M_CACHE_ENTRIES, "kafscale_cache_entries", MT_GAUGE, MB_NONE, "cache", \
+      "Segments the cache holds (shm)") \
     X(M_CACHE_INFLIGHT, "kafscale_cache_loads_in_flight", MT_GAUGE, MB_NONE, "cache", "Loads queued or running") \
+    X(M_CACHE_FALLBACKS, "kafscale_cache_fallbacks_total", MT_COUNTER, MB_NONE, "cache", \
+      "Reads the cache did not serve that went to the object store instead (shm: cached down, load failed, " \
+      "lapped twice)") \
     /* ---- metadata store (etcd) ---- */ \
     X(M_ETCD_OPS, "kafscale_etcd_operations_total", MT_COUNTER, MB_NONE, "op", "etcd requests made") \
     X(M_ETCD_ERRORS, "kafscale_etcd_errors_total", MT_COUNTER, MB_NONE, "op", "etcd requests that failed") \

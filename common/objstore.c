@@ -345,3 +345,20 @@ int objstore_list(objstore_t *s, const char *prefix, objstore_list_fn fn, void *
     if (rc != OBJ_OK) STAT_ADD(s, errors, 1);
     return rc;
 }
+
+int objstore_clean_temp(objstore_t *s, int64_t min_age_ms, char *err, size_t errsz) {
+    KS_ASSERT(s && s->magic == OBJSTORE_MAGIC);
+    char dummy[8];
+    if (!err || !errsz) {
+        err = dummy;
+        errsz = sizeof dummy;
+    }
+    err[0] = '\0';
+    if (!s->ops->clean_temp) return 0;
+    int n = s->ops->clean_temp(s->impl, min_age_ms, err, errsz);
+    if (n < 0) log_warn("object store: cleaning temp files of interrupted uploads: %s", err);
+    else if (n > 0)
+        log_info("object store: removed %d temp file(s) of interrupted uploads (older than %lld ms)", n,
+                 (long long)min_age_ms);
+    return n;
+}

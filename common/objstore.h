@@ -139,6 +139,15 @@ int objstore_delete(objstore_t *s, const char *key, char *err, size_t errsz);
 typedef int (*objstore_list_fn)(const char *key, uint64_t size, void *arg);
 int objstore_list(objstore_t *s, const char *prefix, objstore_list_fn fn, void *arg, char *err, size_t errsz);
 
+/* Removes what uploads that were interrupted (kill -9, a crash) left
+ * behind: the file backend's temp files (.kstmp.*, see objstore_file.c)
+ * anywhere in the store whose last change is at least min_age_ms old. A PUT in progress keeps writing its temp file until the
+ * rename, so a temp file untouched for a minute belongs to nobody. Nothing
+ * to do for s3 (an interrupted PUT leaves no object there). Logs what it
+ * removed. Returns that number, or -1 with a message in err. The flusher,
+ * which owns the store's writes, calls it when it starts. */
+int objstore_clean_temp(objstore_t *s, int64_t min_age_ms, char *err, size_t errsz);
+
 /* Counters since open (for metrics and tests). Ops are counted when they
  * finish; retries = attempts beyond the first; errors = OBJ_ERROR results;
  * bytes_* only for successful transfers. */
@@ -164,6 +173,8 @@ typedef struct objstore_backend_ops {
     void (*close)(void *impl);
     void (*run)(void *impl, objstore_op_t **ops, int n);
     int (*list)(void *impl, const char *prefix, objstore_list_fn fn, void *arg, char *err, size_t errsz);
+    /* objstore_clean_temp(); NULL when the backend leaves nothing behind */
+    int (*clean_temp)(void *impl, int64_t min_age_ms, char *err, size_t errsz);
 } objstore_backend_ops_t;
 extern const objstore_backend_ops_t objstore_file_ops;
 extern const objstore_backend_ops_t objstore_s3_ops;

@@ -3,9 +3,10 @@
  * Key "a/b/c" is the file <root>/a/b/c. A PUT writes <dir>/.kstmp.<name>.<pid>.<n>
  * (O_EXCL), fsyncs it, renames it over the final name and fsyncs the
  * directory, so a reader sees the old object or the whole new one, never a
- * part, and a crash leaves at worst a temp file (never listed, and refused
- * as a key). Directories are created as needed (each new one made durable
- * by an fsync of its parent) and removed again when a DELETE empties them.
+ * part, and a crash leaves at worst a temp file (never listed, refused as
+ * a key, and removed by objstore_clean_temp() when the flusher starts).
+ * Directories are created as needed (each new one made durable by an fsync
+ * of its parent) and removed again when a DELETE empties them.
  *
  * Thread-safety: no shared mutable state besides an atomic counter for temp
  * names; every call works on its own file descriptors. objstore_run() with
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -516,10 +518,67 @@ static int file_list(void *impl, const char *prefix, objstore_list_fn fn, void *
     return rc == 0 ? OBJ_OK : OBJ_ERROR;
 }
 
+/* ---- temp files of interrupted PUTs ---- */
+
+/* Removes the .kstmp.* files under path (recursively) last changed before
+ * `before` (CLOCK_REALTIME, ns). Returns how many, or -1 (err set). */
+static int clean_dir(char *path, size_t pathlen, int64_t before, int depth, char *err, size_t errsz) {
+    DIR *d = opendir(path);
+    if (!d) {
+        if (errno == ENOENT || errno == ENOTDIR) return 0;
+        snprintf(err, errsz, "opendir %.200s: %s", path, strerror(errno));
+        return -1;
+    }
+    int n = 0;
+    struct dirent *de;
+    while (n >= 0 && (de = readdir(d))) {
+        const char *nm = de->d_name;
+        if (!strcmp(nm, ".") || !strcmp(nm, "..")) continue;
+        struct stat st;
+        if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) < 0) continue; /* gone meanwhile */
+        size_t nl = strlen(nm);
+        if (S_ISDIR(st.st_mode)) {
+            if (depth >= 64 || pathlen + 1 + nl >= PATH_MAX) continue; /* deeper than any key goes */
+            path[pathlen] = '/';
+            memcpy(path + pathlen + 1, nm, nl + 1);
+            int k = clean_dir(path, pathlen + 1 + nl, before, depth + 1, err, errsz);
+            path[pathlen] = '\0';
+            n = k < 0 ? -1 : n + k;
+        } else if (S_ISREG(st.st_mode) && !strncmp(nm, ".kstmp.", 7) &&
+                   (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec < before) {
+            if (unlinkat(dirfd(d), nm, 0) == 0) n++;
+            else if (errno != ENOENT) {
+                snprintf(err, errsz, "unlink %.200s/%.100s: %s", path, nm, strerror(errno));
+                n = -1;
+            }
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static int file_clean_temp(void *impl, int64_t min_age_ms, char *err, size_t errsz) {
+    file_store_t *fs = impl;
+    KS_ASSERT(fs->magic == FILE_MAGIC);
+    char *path = malloc(PATH_MAX);
+    if (!path) {
+        snprintf(err, errsz, "out of memory");
+        return -1;
+    }
+    snprintf(path, PATH_MAX, "%s", fs->root);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t before = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - min_age_ms * 1000000;
+    int n = clean_dir(path, strlen(path), before, 0, err, errsz);
+    free(path);
+    return n;
+}
+
 const objstore_backend_ops_t objstore_file_ops = {
     .name = "file",
     .open = file_open,
     .close = file_close,
     .run = file_run,
     .list = file_list,
+    .clean_temp = file_clean_temp,
 };

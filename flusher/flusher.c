@@ -173,6 +173,162 @@ static void send_logstart(fpart_t *p) {
     kw_free(&w);
 }
 
+/* ---- cluster: partitions the broker leads (fproto.h LEAD/UNLEAD/LEASE) ---- */
+
+/* The broker that started us died (see on_signal). */
+static bool broker_died(void) { return F.cluster && F.parent > 1 && getppid() != F.parent; }
+
+static int64_t mono_ms_f(void) { return now_us_f() / 1000; }
+
+/* Forgets what is pending for p (it is not ours: nobody may commit it). */
+static void part_drop_pending(fpart_t *p) {
+    F.pending_bytes -= p->len < F.pending_bytes ? p->len : F.pending_bytes;
+    p->len = 0;
+    p->committed_bytes_pos = 0;
+}
+
+static void part_unlead(fpart_t *p) {
+    p->fence_rev = 0;
+    meta_set_fence(F.meta, p->topic->name, p->partition, 0);
+    part_drop_pending(p);
+}
+
+static void send_fenced(fpart_t *p, int64_t rev) {
+    kw_t w;
+    kw_init(&w, 64);
+    kw_str(&w, false, kstr_c(p->topic->name));
+    kw_i32(&w, p->partition);
+    kw_i64(&w, rev);
+    send_frame(FP_FENCED, w.buf, w.len);
+    kw_free(&w);
+}
+
+/* A commit for p failed the fence: another broker leads it now. */
+static void part_fenced(fpart_t *p) {
+    int64_t rev = p->fence_rev;
+    log_warn("%s[%d]: another broker took the partition over: %zu pending byte(s) are not ours to commit",
+             p->topic->name, p->partition, p->len);
+    part_unlead(p);
+    send_fenced(p, rev);
+}
+
+static void lead_segment_cb(void *arg, const meta_segment_t *s) {
+    fpart_t *p = arg;
+    static const uint8_t zero[16];
+    if (s->partition != p->partition || strcmp(s->topic, p->topic->name)) return;
+    if (memcmp(s->topic_id, zero, 16) && memcmp(p->topic->id, zero, 16) && memcmp(s->topic_id, p->topic->id, 16))
+        return; /* an older topic of the same name */
+    part_add_seg(p, s);
+}
+
+static void lead_logstart_cb(void *arg, const char *topic, int32_t partition, int64_t start) {
+    fpart_t *p = arg;
+    if (partition != p->partition || strcmp(topic, p->topic->name)) return;
+    p->log_start = start;
+    if (start > p->committed_end) p->committed_end = start;
+}
+
+typedef struct lead_orphans { fpart_t *p; char **keys; size_t n, cap; } lead_orphans_t;
+
+static int lead_orphan_cb(const char *key, uint64_t size, void *arg) {
+    lead_orphans_t *o = arg;
+    seg_key_info_t k;
+    if (seg_key_parse(key, &k) != SEG_OK || k.base_offset < o->p->committed_end) return 0;
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 16;
+        char **nk = realloc(o->keys, cap * sizeof *nk);
+        if (!nk) return 1;
+        o->keys = nk;
+        o->cap = cap;
+    }
+    o->keys[o->n++] = strdup(key);
+    return 0;
+}
+
+/* LEAD: the broker claimed p. Load its committed state from etcd, remove
+ * uploads a predecessor never committed, report every segment (DURABLE)
+ * and the end (LED). */
+static void on_lead(kr_t *r) {
+    kstr_t topic = kr_str(r, false);
+    int32_t partition = kr_i32(r);
+    int32_t epoch = kr_i32(r);
+    int64_t rev = kr_i64(r);
+    if (r->err || topic.len <= 0 || partition < 0 || rev <= 0) { log_error("malformed LEAD from broker"); return; }
+    ftopic_t *t = topic_ensure(topic.p, (size_t)topic.len, partition + 1);
+    if (!t) return;
+    fpart_t *p = &t->parts[partition];
+    part_drop_pending(p);
+    p->leader_epoch = epoch;
+    p->nsegs = 0;
+    p->committed_end = p->log_start = 0;
+    char err[512];
+    meta_load_cb_t cb = {NULL, lead_segment_cb, lead_logstart_cb, p};
+    int rc = -1;
+    for (int tries = 0; tries < 5 && rc; tries++) {
+        if (tries) usleep(200000);
+        rc = meta_load_partition(F.meta, t->name, partition, &cb, err, sizeof err);
+        if (rc) {
+            log_warn("%s[%d]: cannot load the committed segments: %s", t->name, partition, err);
+            p->nsegs = 0;
+            p->committed_end = p->log_start = 0;
+        }
+    }
+    if (rc) {
+        /* Tell the broker it cannot lead it now; it claims again later. */
+        p->fence_rev = rev;
+        part_fenced(p);
+        return;
+    }
+    p->fence_rev = rev;
+    meta_set_fence(F.meta, t->name, partition, rev);
+    lead_orphans_t o = {.p = p};
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "%s/%s/%d/", F.ns, t->name, partition);
+    if (objstore_list(F.store, prefix, lead_orphan_cb, &o, err, sizeof err) != OBJ_OK)
+        log_warn("%s[%d]: cannot list uncommitted objects: %s", t->name, partition, err);
+    for (size_t i = 0; i < o.n; i++) {
+        if (objstore_delete(F.store, o.keys[i], err, sizeof err) == OBJ_OK)
+            log_info("deleted %s: uploaded by an earlier leader, never committed", o.keys[i]);
+        free(o.keys[i]);
+    }
+    free(o.keys);
+    kw_t w;
+    kw_init(&w, 128);
+    for (size_t i = 0; i < p->nsegs; i++) {
+        const meta_segment_t *s = &p->segs[i];
+        kw_reset(&w);
+        kw_str(&w, false, kstr_c(t->name));
+        kw_i32(&w, partition);
+        kw_i64(&w, s->last_offset + 1);
+        kw_i64(&w, s->base_offset);
+        kw_i64(&w, s->size);
+        kw_i64(&w, s->max_timestamp);
+        send_frame(FP_DURABLE, w.buf, w.len);
+    }
+    kw_reset(&w);
+    kw_str(&w, false, kstr_c(t->name));
+    kw_i32(&w, partition);
+    kw_i64(&w, rev);
+    kw_i64(&w, p->committed_end);
+    kw_i64(&w, p->log_start);
+    send_frame(FP_LED, w.buf, w.len);
+    kw_free(&w);
+    log_info("%s[%d]: leading (epoch %d): %zu committed segment(s), end %lld", t->name, partition, epoch, p->nsegs,
+             (long long)p->committed_end);
+}
+
+static void on_unlead(kr_t *r) {
+    kstr_t topic = kr_str(r, false);
+    int32_t partition = kr_i32(r);
+    if (r->err || topic.len <= 0 || partition < 0) { log_error("malformed UNLEAD from broker"); return; }
+    ftopic_t *t = topic_get(topic.p, (size_t)topic.len);
+    if (!t || partition >= t->np) return;
+    fpart_t *p = &t->parts[partition];
+    part_unlead(p);
+    p->nsegs = 0;
+    p->committed_end = p->log_start = 0;
+}
+
 static void set_store_health(bool healthy, const char *msg) {
     if (healthy == F.store_healthy) return;
     F.store_healthy = healthy;
@@ -290,10 +446,23 @@ static void commit_buf_ensure(size_t n) {
 
 void flusher_cycle(void) {
     if (!F.dirty) return;
+    if (F.cluster && mono_ms_f() + 1000 > F.lease_deadline) {
+        /* The broker's lease may lapse before an upload lands: a new leader
+         * could be writing the same keys. Wait for a keepalive (LEASE) or
+         * for the broker to give the partitions up (UNLEAD). */
+        static int64_t last_log;
+        if (mono_ms_f() - last_log > 5000) {
+            log_warn("the broker's etcd lease is not known to be alive: uploads wait");
+            last_log = mono_ms_f();
+        }
+        schedule_cycle(100);
+        return;
+    }
     int64_t t0 = now_ms_f(), t0_us = now_us_f();
     /* 1. Cut segments at batch boundaries. */
     size_t njobs = 0;
     for (fpart_t *p = F.dirty; p; p = p->dirty_next) {
+        if (F.cluster && !p->fence_rev) part_drop_pending(p);
         if (!p->len) continue;
         size_t pos = 0;
         while (pos < p->len) {
@@ -387,11 +556,33 @@ void flusher_cycle(void) {
         set_store_health(false, first_err);
     }
 
-    /* 3. One metadata record for the whole cycle. */
-    if (ncommit && meta_commit_segments(F.meta, F.commit, (int)ncommit) != 0) {
+    /* 3. One metadata record (etcd: one fenced transaction) for the whole cycle. */
+    if (ncommit > F.fenced_cap) {
+        free(F.fenced);
+        F.fenced_cap = ncommit * 2;
+        F.fenced = calloc(F.fenced_cap, 1);
+        if (!F.fenced) abort();
+    }
+    if (ncommit) memset(F.fenced, 0, ncommit);
+    if (ncommit && broker_died()) {
+        log_warn("our broker died during the cycle: its %zu segment(s) are not committed", ncommit);
+        for (size_t i = 0; i < njobs; i++) F.jobs[i].ok = false;
+        ncommit = 0;
+        F.stopping = true;
+        event_base_loopexit(F.base, NULL);
+    }
+    if (ncommit && meta_commit_segments(F.meta, F.commit, (int)ncommit, F.fenced) != 0) {
         log_error("cannot commit %zu segment(s) to metadata: %s; will retry", ncommit, strerror(errno));
         for (size_t i = 0; i < njobs; i++) F.jobs[i].ok = false;
         ncommit = 0;
+    }
+    for (size_t i = 0, c = 0; i < njobs && ncommit; i++) {
+        seg_job_t *j = &F.jobs[i];
+        if (!j->ok) continue;
+        if (F.fenced[c++]) {
+            j->ok = false;
+            if (j->part->fence_rev) part_fenced(j->part);
+        }
     }
     if (ncommit && !failed) set_store_health(true, NULL);
 
@@ -489,6 +680,10 @@ static void on_append(kr_t *r) {
     ftopic_t *t = topic_ensure(topic.p, (size_t)topic.len, partition + 1);
     if (!t) return;
     fpart_t *p = &t->parts[partition];
+    if (F.cluster && !p->fence_rev) {
+        log_debug("%s[%d]: APPEND for a partition the broker does not lead: dropped", t->name, partition);
+        return;
+    }
     p->leader_epoch = epoch;
     const uint8_t *data = r->p;
     size_t n = kr_left(r);
@@ -537,7 +732,8 @@ static void send_ready(void) {
     kw_init(&w, 4096);
     size_t count_at = kw_reserve(&w, 4);
     int32_t count = 0;
-    for (int b = 0; b < FTOPIC_BUCKETS; b++)
+    /* A cluster's partitions are reported one by one as the broker leads them (LEAD / LED). */
+    for (int b = 0; b < FTOPIC_BUCKETS && !F.cluster; b++)
         for (ftopic_t *t = F.topics[b]; t; t = t->next)
             for (int32_t i = 0; i < t->np; i++) {
                 fpart_t *p = &t->parts[i];
@@ -596,6 +792,14 @@ static void on_frame(uint8_t type, kr_t *r) {
         break;
     }
     case FP_APPEND: on_append(r); break;
+    case FP_LEAD: on_lead(r); break;
+    case FP_UNLEAD: on_unlead(r); break;
+    case FP_LEASE: {
+        int64_t d = kr_i64(r);
+        if (!r->err) F.lease_deadline = d;
+        if (F.dirty) schedule_cycle(0);
+        break;
+    }
     case FP_DELRECORDS: on_delete_records(r); break;
     case FP_FLUSH: if (F.dirty) schedule_cycle(0); break;
     default: log_warn("unknown frame type %u from broker", type);
@@ -694,7 +898,13 @@ static void stats_cb(evutil_socket_t fd, short what, void *arg) {
  * Returns -1 when metadata could not be written (nothing changed). */
 static int log_start_advance(fpart_t *p, size_t drop, int64_t new_start, const char *why) {
     ftopic_t *t = p->topic;
-    if (meta_remove_segments(F.meta, p->segs, (int)drop, t->name, p->partition, new_start)) {
+    if (F.cluster && !p->fence_rev) return -1; /* not ours */
+    int rc = meta_remove_segments(F.meta, p->segs, (int)drop, t->name, p->partition, new_start);
+    if (rc == -2) {
+        part_fenced(p);
+        return -1;
+    }
+    if (rc) {
         log_error("%s: %s[%d]: cannot record log start %lld in metadata", why, t->name, p->partition,
                   (long long)new_start);
         return -1;
@@ -873,7 +1083,19 @@ static void delete_topic_objects(const char *topic) {
 
 /* ---- main ---- */
 
+/* Cluster: the broker that started us died (kill -9). What it had not
+ * answered yet must not become durable behind the producers' backs: they
+ * retry with the partition's next leader, and a late commit here would
+ * deliver those messages twice. The single node keeps its promise instead:
+ * whatever the broker accepted gets flushed. */
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
+    if (broker_died()) {
+        log_warn("received %s after our broker died: dropping %zu pending byte(s), not committing them",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM", F.pending_bytes);
+        event_base_loopexit(F.base, NULL);
+        F.stopping = true;
+        return;
+    }
     log_info("received %s: flushing what is pending, then exiting", sig == SIGINT ? "SIGINT" : "SIGTERM");
     F.stopping = true;
     /* Take in whatever the broker already sent, then flush it all. */
@@ -898,6 +1120,7 @@ int flusher_main(void) {
     char err[512];
     F.store = objstore_open(&scfg, err, sizeof err);
     if (!F.store) { log_error("cannot open the object store: %s", err); return 1; }
+    objstore_clean_temp(F.store, 60000, err, sizeof err); /* .kstmp.* of uploads a kill -9 cut short */
     bool s3 = !strcmp(objstore_backend(F.store), "s3");
     F.flush_interval_ms = env_int("KAFSCALE_FLUSH_INTERVAL_MS", s3 ? 100 : 20, 1, 600000);
     F.retry_backoff_ms = 100;
@@ -905,8 +1128,11 @@ int flusher_main(void) {
 
     F.meta = meta_open(data_dir, "segments", err, sizeof err);
     if (!F.meta) { log_error("cannot open metadata: %s", err); return 1; }
+    F.cluster = meta_is_etcd(F.meta);
+    F.parent = getppid();
     meta_load_cb_t cb = {load_topic_cb, load_segment_cb, load_logstart_cb, NULL};
-    if (meta_load(F.meta, &cb, err, sizeof err)) { log_error("%s", err); return 1; }
+    /* A cluster's flusher loads each partition when its broker leads it (LEAD). */
+    if (!F.cluster && meta_load(F.meta, &cb, err, sizeof err)) { log_error("%s", err); return 1; }
     /* Segments of topics deleted while we were down: their objects go now. */
     for (int b = 0; b < FTOPIC_BUCKETS; b++) {
         ftopic_t *t = F.topics[b];
@@ -934,7 +1160,7 @@ int flusher_main(void) {
             t = next;
         }
     }
-    delete_orphans();
+    if (!F.cluster) delete_orphans(); /* a cluster's leaders clean up per partition (on_lead) */
 
     mkdir(data_dir, 0755);
     mkdir(run_dir, 0755);
@@ -980,6 +1206,7 @@ int flusher_main(void) {
     free(F.jobs);
     free(F.ops);
     free(F.commit);
+    free(F.fenced);
     meta_close(F.meta);
     objstore_close(F.store);
     event_base_free(F.base);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <sys/types.h>
 
 #include "meta.h"
 #include "objstore.h"
@@ -28,6 +29,7 @@ typedef struct fpart {
     struct fpart *dirty_next;
     meta_segment_t *segs;       /* committed segments, by base offset */
     size_t nsegs, segs_cap;
+    int64_t fence_rev;          /* cluster: our broker's claim (LEAD); 0 = not ours */
 } fpart_t;
 
 typedef struct ftopic {
@@ -67,6 +69,11 @@ typedef struct flusher {
     meta_segment_t *commit;
     size_t commit_cap;
     struct { uint64_t cycles, segments, bytes, upload_errors; } stats;
+    bool cluster;               /* metadata in etcd: commits are fenced per partition */
+    pid_t parent;               /* who started us (the supervising broker, or init/systemd) */
+    int64_t lease_deadline;     /* cluster: CLOCK_MONOTONIC ms until which the broker's lease lives (LEASE) */
+    uint8_t *fenced;            /* per commit entry of a cycle */
+    size_t fenced_cap;
 } flusher_t;
 
 extern flusher_t F;

@@ -24,11 +24,9 @@ Environment: KAFSCALE_ETCD_CLI, the CLI binary (default <repo>/bin/etcd_cli;
 e.g. a sanitizer build run with ASAN_OPTIONS=exitcode=86, so that a report
 fails every test's exit status check).
 """
-import atexit
 import json
 import os
 import queue
-import signal
 import socket
 import subprocess
 import sys
@@ -37,97 +35,10 @@ import time
 import unittest
 
 import harness
+from etcd_harness import ETCDCTL_BIN, Etcd  # the etcd starter (and its cleanup at exit)
+import etcd_harness
 
-ETCD_BIN = "/usr/bin/etcd"
-ETCDCTL_BIN = "/usr/bin/etcdctl"
 CLI_BIN = os.environ.get("KAFSCALE_ETCD_CLI", os.path.join(harness.REPO, "bin", "etcd_cli"))
-
-_etcds = []
-
-
-class Etcd:
-    """One single-member etcd on free loopback ports."""
-
-    def __init__(self, name, extra_args=(), tls=None):
-        self.name = name
-        self.extra_args = list(extra_args)
-        self.tls = tls  # (ca, cert, key) paths, or None
-        self.dir = harness.make_tmpdir("kafscale-e2e-etcd-%s-" % name)
-        self.log_path = os.path.join(self.dir, "etcd.log")
-        self.proc = None
-        self.port = self.peer_port = None
-
-    @property
-    def url(self):
-        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
-
-    def start(self, timeout=20.0):
-        if not os.access(ETCD_BIN, os.X_OK):
-            raise RuntimeError("%s missing: install etcd-server (make deps)" % ETCD_BIN)
-        for _ in range(3):
-            self.port, self.peer_port = harness.free_port(), harness.free_port()
-            peer = "http://127.0.0.1:%d" % self.peer_port
-            args = [ETCD_BIN, "--name", self.name, "--data-dir", os.path.join(self.dir, "data"),
-                    "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
-                    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                    "--initial-cluster", "%s=%s" % (self.name, peer), "--initial-cluster-state", "new"]
-            if self.tls:
-                args += ["--cert-file", self.tls[1], "--key-file", self.tls[2]]
-            args += self.extra_args
-            with open(self.log_path, "ab") as log:
-                # same process group as the test: run_all's cleanup reaches it
-                self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            _etcds.append(self)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                r = self.ctl("endpoint", "health", timeout=5)
-                if r.returncode == 0:
-                    harness.log("etcd %s up at %s (pid %d)" % (self.name, self.url, self.proc.pid))
-                    return self
-                time.sleep(0.2)
-            self.stop()
-        raise RuntimeError("etcd %s did not start; log tail:\n%s" % (self.name, self.log_tail()))
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # by PID
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-    def log_tail(self, n=40):
-        try:
-            with open(self.log_path, "rb") as f:
-                return "\n".join(f.read().decode("utf-8", "replace").splitlines()[-n:])
-        except OSError:
-            return "(no log)"
-
-    def ctl(self, *args, user=None, timeout=20):
-        cmd = [ETCDCTL_BIN, "--endpoints", self.url, "--dial-timeout", "3s"]
-        if self.tls:
-            cmd += ["--cacert", self.tls[0]]
-        if user:
-            cmd += ["--user", user]
-        return harness.run_cmd(cmd + list(args), timeout=timeout, extra_env={"ETCDCTL_API": "3"})
-
-    def ctl_ok(self, *args, user=None):
-        r = self.ctl(*args, user=user)
-        if r.returncode != 0:
-            raise AssertionError("etcdctl failed: " + r.describe())
-        return r.stdout.decode()
-
-
-def _stop_all():
-    for e in _etcds:
-        try:
-            e.stop()
-        except Exception:
-            pass
-
-
-atexit.register(_stop_all)
 
 
 def cli_env(endpoints, **extra):
@@ -711,8 +622,7 @@ class TlsEtcd(unittest.TestCase):
 
 
 def _dump_etcd_logs():
-    for e in _etcds:
-        sys.stderr.write("\n--- etcd %s log tail ---\n%s\n" % (e.name, e.log_tail(30)))
+    etcd_harness.dump_logs(30)
 
 
 if __name__ == "__main__":
@@ -724,5 +634,5 @@ if __name__ == "__main__":
             _dump_etcd_logs()
         code = 0 if ok else 1
     finally:
-        _stop_all()
+        etcd_harness.stop_all()
     sys.exit(code)

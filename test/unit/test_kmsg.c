@@ -22,6 +22,9 @@
 
 #include "broker.h"
 #include "kmsg.h"
+#include "msg_create_topics.h"
+#include "msg_fetch.h"
+#include "msg_metadata.h"
 
 /* ---- deterministic pseudo-random values (splitmix64) ---- */
 
@@ -1033,6 +1036,73 @@ START_TEST(records_given_as_pieces_encode_as_their_concatenation) {
 }
 END_TEST
 
+/* ---- error codes in a response (kmsg_each_error: the broker's error counting) ---- */
+
+typedef struct seen_errors {
+    int16_t codes[16];
+    int n;
+} seen_errors_t;
+
+static void seen_cb(int16_t code, void *arg) {
+    seen_errors_t *e = arg;
+    ck_assert_int_lt(e->n, 16);
+    e->codes[e->n++] = code;
+}
+
+START_TEST(each_error_visits_every_error_code_the_version_carries) {
+    /* Metadata: per topic and per partition, at any depth. */
+    metadata_resp_partition_t parts[2] = {{.error_code = 0, .partition_index = 0},
+                                          {.error_code = KERR_LEADER_NOT_AVAILABLE, .partition_index = 1}};
+    metadata_resp_topic_t topics[2] = {{.error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION, .name = KSTR_LIT("gone")},
+                                       {.error_code = 0, .name = KSTR_LIT("t"), .partitions = {parts, 2}}};
+    metadata_resp_t md;
+    kmsg_defaults(&metadata_resp_schema, &md);
+    md.topics = (karray_t){topics, 2};
+    seen_errors_t e = {.n = 0};
+    kmsg_each_error(&metadata_resp_schema, 9, true, &md, seen_cb, &e);
+    ck_assert_int_eq(e.n, 4); /* zero codes too: the caller counts what is not NONE */
+    ck_assert_int_eq(e.codes[0], KERR_UNKNOWN_TOPIC_OR_PARTITION);
+    ck_assert_int_eq(e.codes[1], 0);
+    ck_assert_int_eq(e.codes[2], 0);
+    ck_assert_int_eq(e.codes[3], KERR_LEADER_NOT_AVAILABLE);
+
+    /* Fetch: the top-level error_code exists from v7 only. */
+    fetch_resp_part_t fp = {.partition_index = 0, .error_code = KERR_OFFSET_OUT_OF_RANGE};
+    fetch_resp_topic_t ft = {.topic = KSTR_LIT("t"), .partitions = {&fp, 1}};
+    fetch_resp_t fr;
+    kmsg_defaults(&fetch_resp_schema, &fr);
+    fr.error_code = KERR_FETCH_SESSION_ID_NOT_FOUND;
+    fr.responses = (karray_t){&ft, 1};
+    e.n = 0;
+    kmsg_each_error(&fetch_resp_schema, 6, false, &fr, seen_cb, &e);
+    ck_assert_int_eq(e.n, 1);
+    ck_assert_int_eq(e.codes[0], KERR_OFFSET_OUT_OF_RANGE);
+    e.n = 0;
+    kmsg_each_error(&fetch_resp_schema, 7, false, &fr, seen_cb, &e);
+    ck_assert_int_eq(e.n, 2);
+    ck_assert_int_eq(e.codes[0], KERR_FETCH_SESSION_ID_NOT_FOUND);
+
+    /* CreateTopics: topic_config_error_code is a tagged field (flexible
+     * versions only); replication_factor, an INT16 too, is no error code. */
+    create_topics_resp_topic_t ct;
+    memset(&ct, 0, sizeof ct);
+    ct.name = KSTR_LIT("t");
+    ct.error_code = KERR_TOPIC_ALREADY_EXISTS;
+    ct.topic_config_error_code = KERR_INVALID_CONFIG;
+    ct.replication_factor = 1;
+    create_topics_resp_t cr = {.topics = {&ct, 1}};
+    e.n = 0;
+    kmsg_each_error(&create_topics_resp_schema, 5, true, &cr, seen_cb, &e);
+    ck_assert_int_eq(e.n, 2);
+    ck_assert_int_eq(e.codes[0], KERR_TOPIC_ALREADY_EXISTS);
+    ck_assert_int_eq(e.codes[1], KERR_INVALID_CONFIG);
+    e.n = 0;
+    kmsg_each_error(&create_topics_resp_schema, 4, false, &cr, seen_cb, &e);
+    ck_assert_int_eq(e.n, 1);
+    ck_assert_int_eq(e.codes[0], KERR_TOPIC_ALREADY_EXISTS);
+}
+END_TEST
+
 Suite *kmsg_suite(void) {
     Suite *s = suite_create("kmsg");
     TCase *tc = tcase_create("schemas");
@@ -1061,6 +1131,7 @@ Suite *kmsg_suite(void) {
     tcase_add_test(tc, array_counts_above_max_count_are_refused);
     tcase_add_test(tc, encoder_refuses_values_the_version_cannot_carry);
     tcase_add_test(tc, defaults_follow_the_schema);
+    tcase_add_test(tc, each_error_visits_every_error_code_the_version_carries);
     tcase_add_test(tc, records_given_as_pieces_encode_as_their_concatenation);
     suite_add_tcase(s, tc);
 

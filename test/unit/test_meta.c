@@ -54,8 +54,8 @@ START_TEST(commits_replay_in_order) {
     meta_t *m = meta_open(dir, "segments", err, sizeof err);
     ck_assert_msg(m != NULL, "%s", err);
     meta_segment_t a = seg(0, 9), b = seg(10, 19);
-    ck_assert_int_eq(meta_commit_segments(m, &a, 1), 0);
-    ck_assert_int_eq(meta_commit_segments(m, &b, 1), 0);
+    ck_assert_int_eq(meta_commit_segments(m, &a, 1, NULL), 0);
+    ck_assert_int_eq(meta_commit_segments(m, &b, 1, NULL), 0);
     meta_close(m);
     seen_t s = load();
     ck_assert_int_eq(s.segs, 2);
@@ -69,7 +69,7 @@ START_TEST(torn_tail_is_cut_before_appending) {
     char err[256];
     meta_t *m = meta_open(dir, "segments", err, sizeof err);
     meta_segment_t a = seg(0, 9);
-    ck_assert_int_eq(meta_commit_segments(m, &a, 1), 0);
+    ck_assert_int_eq(meta_commit_segments(m, &a, 1, NULL), 0);
     meta_close(m);
     char path[400];
     snprintf(path, sizeof path, "%s/meta/segments.journal", dir);
@@ -80,7 +80,7 @@ START_TEST(torn_tail_is_cut_before_appending) {
     m = meta_open(dir, "segments", err, sizeof err);
     ck_assert_msg(m != NULL, "%s", err);
     meta_segment_t b = seg(10, 19);
-    ck_assert_int_eq(meta_commit_segments(m, &b, 1), 0);
+    ck_assert_int_eq(meta_commit_segments(m, &b, 1, NULL), 0);
     meta_close(m);
     seen_t s = load();
     ck_assert_int_eq(s.segs, 2);

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "objstore.h"
@@ -275,6 +277,57 @@ START_TEST(file_put_is_atomic_and_leaves_no_temp_files) {
     for (int i = 0; i < l.n; i++) ck_assert(!strstr(l.keys[i], "kstmp"));
     uint64_t size;
     ck_assert_int_eq(objstore_head(s, "t/0/.kstmp.seg-99.1.1", &size, err, sizeof err), OBJ_ERROR);
+    close_tmp_store(s);
+}
+END_TEST
+
+/* Writes a file (a temp file left by an interrupted PUT) and sets its mtime
+ * age_s seconds back. */
+static void plant(const char *rel, int age_s) {
+    char p[400];
+    snprintf(p, sizeof p, "%s/objects/%s", tmproot, rel);
+    FILE *f = fopen(p, "w");
+    ck_assert_msg(f != NULL, "%s", p);
+    fputs("partial", f);
+    fclose(f);
+    struct timespec ts[2];
+    clock_gettime(CLOCK_REALTIME, &ts[0]);
+    ts[0].tv_sec -= age_s;
+    ts[1] = ts[0];
+    ck_assert_int_eq(utimensat(AT_FDCWD, p, ts, 0), 0);
+}
+
+static bool exists_rel(const char *rel) {
+    char p[400];
+    snprintf(p, sizeof p, "%s/objects/%s", tmproot, rel);
+    return access(p, F_OK) == 0;
+}
+
+START_TEST(file_clean_temp_removes_only_old_temp_files) {
+    objstore_t *s = open_tmp_store();
+    ck_assert_int_eq(put_str(s, "ns/t/0/seg-1", "x"), OBJ_OK);
+    ck_assert_int_eq(put_str(s, "ns/t/1/deep/seg-2", "y"), OBJ_OK);
+    plant("ns/t/0/.kstmp.seg-3.111.1", 120);        /* a kill -9 two minutes ago */
+    plant("ns/t/1/deep/.kstmp.seg-4.111.2", 3600);  /* deeper, older */
+    plant("ns/t/0/.kstmp.seg-5.222.1", 0);          /* an upload in progress */
+    plant("ns/t/0/old-but-not-temp", 3600);         /* not ours to judge */
+    char err[256] = "x";
+    ck_assert_int_eq(objstore_clean_temp(s, 60000, err, sizeof err), 2);
+    ck_assert_str_eq(err, "");
+    ck_assert(!exists_rel("ns/t/0/.kstmp.seg-3.111.1"));
+    ck_assert(!exists_rel("ns/t/1/deep/.kstmp.seg-4.111.2"));
+    ck_assert(exists_rel("ns/t/0/.kstmp.seg-5.222.1"));
+    ck_assert(exists_rel("ns/t/0/old-but-not-temp"));
+    char *v = get_str(s, "ns/t/0/seg-1");
+    ck_assert_str_eq(v, "x");
+    free(v);
+    v = get_str(s, "ns/t/1/deep/seg-2");
+    ck_assert_str_eq(v, "y");
+    free(v);
+    /* Nothing left to do; then with no age limit the fresh one goes too. */
+    ck_assert_int_eq(objstore_clean_temp(s, 60000, err, sizeof err), 0);
+    ck_assert_int_eq(objstore_clean_temp(s, 0, err, sizeof err), 1);
+    ck_assert(!exists_rel("ns/t/0/.kstmp.seg-5.222.1"));
     close_tmp_store(s);
 }
 END_TEST
@@ -707,6 +760,7 @@ Suite *objstore_suite(void) {
     tcase_add_test(tc, file_head_delete_and_not_found);
     tcase_add_test(tc, file_list_in_byte_order_with_prefixes);
     tcase_add_test(tc, file_put_is_atomic_and_leaves_no_temp_files);
+    tcase_add_test(tc, file_clean_temp_removes_only_old_temp_files);
     tcase_add_test(tc, key_rules_refuse_bad_keys_without_io);
     tcase_add_test(tc, file_store_is_thread_safe);
     suite_add_tcase(s, tc);
