@@ -14,51 +14,20 @@
  *
  * BROKER resources are read-only: any operation is refused with
  * INVALID_CONFIG (broker_config_refuse_change). Other resource types get
- * INVALID_REQUEST.
+ * INVALID_REQUEST. What the two config-altering APIs share (these checks,
+ * validate_only, keeping the result) is in config_alter.c; this file only
+ * computes a topic's new configs.
  */
+#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "broker.h"
-#include "msg_describe_configs.h"
+#include "config_alter.h"
 #include "msg_incremental_alter_configs.h"
 #include "topic_config.h"
 
-#define KS_ARGS(s) ((s).len > 0 ? ((s).len > 255 ? 255 : (int)(s).len) : 0), ((s).len > 0 ? (s).p : "")
-
-static kstr_t arena_msg(karena_t *a, const char *fmt, kstr_t arg) {
-    char tmp[512];
-    int n = snprintf(tmp, sizeof tmp, fmt, KS_ARGS(arg));
-    if (n < 0) return KSTR_NULL;
-    if ((size_t)n >= sizeof tmp) n = (int)sizeof tmp - 1;
-    char *p = karena_alloc(a, (size_t)n + 1);
-    if (!p) return KSTR_NULL;
-    memcpy(p, tmp, (size_t)n + 1);
-    return (kstr_t){p, n};
-}
-
 typedef incremental_alter_configs_req_config_t iac_config_t;
-
-static int name_cmp(const void *a, const void *b) {
-    const kstr_t *x = a, *y = b;
-    int32_t n = x->len < y->len ? x->len : y->len;
-    int c = n > 0 ? memcmp(x->p, y->p, (size_t)n) : 0;
-    return c ? c : (x->len > y->len) - (x->len < y->len);
-}
-
-/* Whether a config name is listed twice (sorted copy of the names); -1 out of memory. */
-static int has_repeats(const karray_t *configs, karena_t *a) {
-    int32_t n = configs->count;
-    if (n < 2) return 0;
-    kstr_t *names = karena_alloc(a, sizeof *names * (size_t)n);
-    if (!names) return -1;
-    for (int32_t i = 0; i < n; i++) names[i] = KARR_AT(*configs, iac_config_t, i)->name;
-    qsort(names, (size_t)n, sizeof *names, name_cmp);
-    for (int32_t i = 1; i < n; i++)
-        if (kstr_eq(names[i], names[i - 1])) return 1;
-    return 0;
-}
 
 /* Whether `item` (trimmed) is one of the comma-separated items of list. */
 static bool list_has(kstr_t list, const char *item, size_t ilen) {
@@ -101,47 +70,28 @@ static kstr_t list_op(int8_t op, const char *cur, kstr_t arg, char *buf, size_t 
     return (kstr_t){buf, (int32_t)len};
 }
 
-static void alter_topic(kreq_t *req, bool validate_only, const incremental_alter_configs_req_resource_t *in,
-                        incremental_alter_configs_resp_resource_t *out) {
-    if (!kafka_topic_name_valid(in->resource_name)) {
-        out->error_code = KERR_INVALID_TOPIC_EXCEPTION;
-        out->error_message = arena_msg(&req->arena, "Topic name \"%.*s\" is illegal", in->resource_name);
-        return;
-    }
-    topic_t *t = topic_find(in->resource_name);
-    if (!t) {
-        out->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-        out->error_message = arena_msg(&req->arena, "Topic %.*s does not exist", in->resource_name);
-        return;
-    }
-    int rep = has_repeats(&in->configs, &req->arena);
-    if (rep) {
-        out->error_code = rep < 0 ? KERR_UNKNOWN_SERVER_ERROR : KERR_INVALID_REQUEST;
-        out->error_message = rep < 0 ? KSTR_LIT("Out of request memory.") : KSTR_LIT("Error due to duplicate config keys");
-        return;
-    }
-    topic_config_t cfg = t->config;
-    for (int32_t i = 0; i < in->configs.count; i++) {
-        const iac_config_t *c = KARR_AT(in->configs, iac_config_t, i);
+/* The operations in order, from the topic's current configs. */
+static int16_t topic_configs(kreq_t *req, const topic_t *t, const karray_t *configs, topic_config_t *cfg,
+                             kstr_t *msg) {
+    *cfg = t->config;
+    for (int32_t i = 0; i < configs->count; i++) {
+        const iac_config_t *c = KARR_AT(*configs, iac_config_t, i);
         int8_t op = c->config_operation;
         if (op < CONFIG_OP_SET || op > CONFIG_OP_SUBTRACT) {
-            out->error_code = KERR_INVALID_REQUEST;
             char fmt[96];
             snprintf(fmt, sizeof fmt, "Unknown config operation %d for config %%.*s", op);
-            out->error_message = arena_msg(&req->arena, fmt, c->name);
-            return;
+            *msg = config_alter_msg(&req->arena, fmt, c->name);
+            return KERR_INVALID_REQUEST;
         }
         topic_config_entry_t e;
         char cur[TOPIC_CONFIG_VALMAX];
-        if (!topic_config_get(&cfg, c->name, &e, cur)) {
-            out->error_code = KERR_INVALID_CONFIG;
-            out->error_message = arena_msg(&req->arena, "Unknown topic config name: %.*s", c->name);
-            return;
+        if (!topic_config_get(cfg, c->name, &e, cur)) {
+            *msg = config_alter_msg(&req->arena, "Unknown topic config name: %.*s", c->name);
+            return KERR_INVALID_CONFIG;
         }
         if (op != CONFIG_OP_DELETE && c->value.len < 0) {
-            out->error_code = KERR_INVALID_REQUEST;
-            out->error_message = arena_msg(&req->arena, "Null value not supported for : %.*s", c->name);
-            return;
+            *msg = config_alter_msg(&req->arena, "Null value not supported for : %.*s", c->name);
+            return KERR_INVALID_REQUEST;
         }
         kstr_t value = c->value;
         char buf[2 * TOPIC_CONFIG_VALMAX];
@@ -149,34 +99,31 @@ static void alter_topic(kreq_t *req, bool validate_only, const incremental_alter
             value = KSTR_NULL; /* back to the default */
         } else if (op == CONFIG_OP_APPEND || op == CONFIG_OP_SUBTRACT) {
             if (!e.is_list) {
-                out->error_code = KERR_INVALID_CONFIG;
-                out->error_message =
-                    arena_msg(&req->arena,
-                              op == CONFIG_OP_APPEND ? "Config value append is not allowed for config key: %.*s"
-                                                     : "Config value subtract is not allowed for config key: %.*s",
-                              c->name);
-                return;
+                *msg = config_alter_msg(&req->arena,
+                                        op == CONFIG_OP_APPEND
+                                            ? "Config value append is not allowed for config key: %.*s"
+                                            : "Config value subtract is not allowed for config key: %.*s",
+                                        c->name);
+                return KERR_INVALID_CONFIG;
             }
             value = list_op(op, e.value, c->value, buf, sizeof buf);
             if (value.len < 0) {
-                out->error_code = KERR_INVALID_CONFIG;
-                out->error_message = arena_msg(&req->arena, "Value is too long for config %.*s", c->name);
-                return;
+                *msg = config_alter_msg(&req->arena, "Value is too long for config %.*s", c->name);
+                return KERR_INVALID_CONFIG;
             }
         }
-        const char *msg = NULL;
-        int16_t err = topic_config_set(&cfg, c->name, value, &msg);
+        const char *why = NULL;
+        int16_t err = topic_config_set(cfg, c->name, value, &why);
         if (err) {
-            out->error_code = err;
-            out->error_message = msg ? arena_msg(&req->arena, "%.*s", kstr_c(msg)) : KSTR_NULL;
-            return;
+            *msg = why ? config_alter_msg(&req->arena, "%.*s", kstr_c(why)) : KSTR_NULL;
+            return err;
         }
     }
-    if (validate_only) return;
-    const char *msg = NULL;
-    out->error_code = topic_set_config(t, &cfg, &msg);
-    if (out->error_code && msg) out->error_message = kstr_c(msg);
+    return KERR_NONE;
 }
+
+static const config_alter_api_t api = {"incremental_alter_configs", sizeof(iac_config_t),
+                                       offsetof(iac_config_t, name), topic_configs};
 
 kh_result_t api_incremental_alter_configs(kreq_t *req) {
     int v = req->hdr.api_version;
@@ -197,27 +144,10 @@ kh_result_t api_incremental_alter_configs(kreq_t *req) {
     for (int32_t i = 0; i < n; i++) {
         const incremental_alter_configs_req_resource_t *r =
             KARR_AT(in.resources, incremental_alter_configs_req_resource_t, i);
-        incremental_alter_configs_resp_resource_t *o = &out[i];
-        *o = (incremental_alter_configs_resp_resource_t){.error_code = KERR_NONE, .error_message = KSTR_NULL,
-                                                         .resource_type = r->resource_type,
-                                                         .resource_name = r->resource_name};
-        switch (r->resource_type) {
-        case CONFIG_RESOURCE_TOPIC: alter_topic(req, in.validate_only, r, o); break;
-        case CONFIG_RESOURCE_BROKER:
-            o->error_code = broker_config_check_resource(req, r->resource_name, &o->error_message);
-            for (int32_t j = 0; j < r->configs.count && !o->error_code; j++)
-                o->error_code = broker_config_refuse_change(req, r->resource_name,
-                                                            KARR_AT(r->configs, iac_config_t, j)->name,
-                                                            &o->error_message);
-            break;
-        default:
-            o->error_code = KERR_INVALID_REQUEST;
-            o->error_message = KSTR_LIT("Unsupported resource type");
-            break;
-        }
-        if (o->error_code)
-            log_info("incremental_alter_configs: %d/%.*s refused: %s: %.*s", r->resource_type,
-                     KS_ARGS(r->resource_name), kafka_err_name(o->error_code), KS_ARGS(o->error_message));
+        out[i] = (incremental_alter_configs_resp_resource_t){.resource_type = r->resource_type,
+                                                             .resource_name = r->resource_name};
+        out[i].error_code = config_alter_resource(req, &api, in.validate_only, r->resource_type, r->resource_name,
+                                                  &r->configs, &out[i].error_message);
     }
     return kreq_respond(req, &incremental_alter_configs_resp_schema, &resp);
 }

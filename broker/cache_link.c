@@ -576,12 +576,22 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg) {
 
 static cthread_t loop_view = {.fd = -1}; /* the loop's own read-only mapping */
 
-/* Copies the ring's counters and occupancy into kafscale_cache_*{cache="shm"}.
- * The reads the workers made since the last STATS are not in the ring yet:
- * they are added, so a scrape right after a read sees it. While the ring
- * cannot be mapped (cached down and its ring gone) the series keep their
- * last values. */
+pid_t cache_link_pid(void); /* below; declared weak in http.h */
+
+/* cached's process and the ring into the registry.
+ * Process: a supervised cached runs beside us, so /proc shows it; one that
+ * is not ours to see (KAFSCALE_SUPERVISE=false: maybe another container,
+ * another pid namespace) reports itself in its METRICS frames; a cached
+ * that is down has no process series.
+ * Ring: its counters and occupancy into kafscale_cache_*{cache="shm"}. The
+ * reads the workers made since the last STATS are not in the ring yet: they
+ * are added, so a scrape right after a read sees it. While the ring cannot
+ * be mapped (cached down and its ring gone) the series keep their last
+ * values. */
 static void ring_collect(void *arg) {
+    pid_t pid = cache_link_pid();
+    if (C.supervise && pid > 0) metrics_sample_process("cached", pid);
+    else if (!__atomic_load_n(&C.up, __ATOMIC_ACQUIRE)) metrics_sample_process("cached", 0); /* drops them */
     cthread_t *t = &loop_view;
     ring_refresh(t);
     if (!t->mapped) return;
@@ -731,17 +741,15 @@ void cache_link_shutdown(void) {
             evbuffer_add(bufferevent_get_output(C.bev), w.buf, w.len);
             kw_free(&w);
         }
-        /* Push what is buffered before the socket goes. */
+        /* Push what is buffered before the socket goes (by hand: the loop
+         * is done, and a socket bufferevent's output cannot be drained from
+         * outside it). */
         evutil_socket_t fd = bufferevent_getfd(C.bev);
         struct evbuffer *out = bufferevent_get_output(C.bev);
-        int64_t deadline = mono_ms() + 500;
-        while (evbuffer_get_length(out) > 0 && mono_ms() < deadline) {
-            if (evbuffer_write(out, fd) > 0) continue;
-            if (errno != EAGAIN && errno != EINTR) break;
-            struct pollfd pf = {fd, POLLOUT, 0};
-            poll(&pf, 1, 50);
-        }
-        if (C.supervise && evbuffer_get_length(out) == 0) {
+        size_t n = evbuffer_get_length(out);
+        const uint8_t *p = n ? evbuffer_pullup(out, (ev_ssize_t)n) : NULL;
+        bool sent = !n || (p && send_all(fd, p, n, mono_ms() + 500) == 0);
+        if (C.supervise && sent) {
             asked = true;
             gone = wait_link_eof(fd, mono_ms() + STOP_EOF_MS);
             if (gone) log_info("cache: kafscale-cached (pid %d) stopped with the node", C.cached_pid);

@@ -439,8 +439,16 @@ static int read_snapshot(meta_topic_t **topics_out, int *ntopics_out) {
     snap_acc_t acc = {0};
     if (r.nkvs) {
         meta_load_cb_t cb = {.topic = snap_topic_cb, .arg = &acc};
-        if (meta_snapshot_parse((const char *)r.kvs[0].value, r.kvs[0].value_len, &cb, err, sizeof err))
-            log_warn("cluster: the topic snapshot has errors: %s", err);
+        int bad = meta_snapshot_parse((const char *)r.kvs[0].value, r.kvs[0].value_len, &cb, err, sizeof err);
+        if (bad < 0) {
+            /* Unusable (someone wrote garbage): keep the topics we have. */
+            log_error("cluster: ignoring the topic snapshot at revision %lld: %s", (long long)rev, err);
+            C.snap_mod_rev = rev;
+            etcd_range_result_free(&r);
+            free(acc.t);
+            return 0;
+        }
+        if (bad > 0) log_warn("cluster: the topic snapshot has %d bad entr%s (skipped): %s", bad, bad == 1 ? "y" : "ies", err);
     }
     etcd_range_result_free(&r);
     ctopic_t *ct = calloc((size_t)acc.n + 1, sizeof *ct);
@@ -909,10 +917,13 @@ void cluster_flusher_ready(void) {
 void cluster_on_led(partition_t *p, int64_t rev, int64_t end, int64_t log_start) {
     if (p->lead_rev != rev || p->lead == PL_NONE) return;
     if (p->lead == PL_LOADING) {
-        partition_drop_all(p, end);
-        if (log_start > p->log.start_offset) partition_set_log_start(p, log_start);
-        p->log.start_offset = log_start < end ? log_start : end;
-        if (p->nsegs && p->segs[0].base_offset > p->log.start_offset) p->log.start_offset = p->segs[0].base_offset;
+        /* The log was emptied at the claim and the flusher's DURABLE
+         * reports since then listed the committed segments. */
+        plog_t *l = &p->log;
+        KS_ASSERT(l->count == 0);
+        l->next_offset = l->hw = end;
+        l->start_offset = log_start < end ? log_start : end;
+        if (p->nsegs && p->segs[0].base_offset > l->start_offset) l->start_offset = p->segs[0].base_offset;
         p->lead = PL_LEADER;
         log_info("cluster: %s[%d] ready at offset %lld (log start %lld, epoch %d)", p->topic->name, p->index,
                  (long long)end, (long long)p->log.start_offset, p->leader_epoch);
@@ -929,11 +940,17 @@ void cluster_on_fenced(partition_t *p, int64_t rev) {
     metrics_add(M_CLUSTER_FENCED, 1);
     flink_send_unlead(p);
     partition_drop_all(p, 0);
+    /* If the claim is still ours (the flusher could not load the partition),
+     * give it back so that it is claimed afresh. */
+    cmsg_t *m = cmsg_new(M_RELEASED);
+    snprintf(m->topic, sizeof m->topic, "%s", p->topic->name);
+    m->partition = p->index;
+    m->rev = rev;
+    post_to_thread(m);
     p->lead = PL_NONE;
     p->lead_rev = 0;
     p->leader_id = -1;
     kreq_wake_parked();
-    kick_thread();
 }
 
 int cluster_brokers(const cluster_broker_t **out) {

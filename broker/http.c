@@ -152,14 +152,11 @@ static void collect_cb(void *arg) {
      * the ring's counters are read from its header (cache_link.c). */
 
     /* The node's processes. The flusher also reports itself in STATS
-     * (needed when it is not ours to see: KAFSCALE_SUPERVISE=0). */
+     * (needed when it is not ours to see: KAFSCALE_SUPERVISE=0); cached's
+     * process is cache_link.c's collector's. */
     metrics_sample_process("broker", getpid());
     pid_t fp = flink_flusher_pid();
     if (fp > 0) metrics_sample_process("flusher", fp);
-    if (cache_link_pid) {
-        pid_t cp = cache_link_pid();
-        if (cp > 0) metrics_sample_process("cached", cp);
-    }
 }
 
 /* ---- replies ---- */

@@ -23,11 +23,19 @@
  * Concurrent requests for one segment share one load.
  *
  * Lifetime: the ring is adopted warm when a previous cached left one of the
- * same size (crash, kill -9, upgrade); a clean stop (SIGTERM/SIGINT) unlinks
- * it, so a stopped node leaves nothing in /dev/shm. Started by a broker
- * (--supervised), cached outlives a broker restart so that the restarted
- * broker finds the ring warm, and exits once no broker has been connected
- * for KAFSCALE_CACHED_LINGER_MS.
+ * same size (crash, kill -9, upgrade); a clean stop (SIGTERM/SIGINT, or
+ * STOP from a broker that stops cleanly) unlinks it, so a stopped node
+ * leaves nothing in /dev/shm. Started by a broker (--supervised), cached
+ * stops with it (STOP) but outlives a broker that crashed, so that the
+ * restarted broker finds the ring warm; it exits once no broker has been
+ * connected for KAFSCALE_CACHED_LINGER_MS, or at once when its socket was
+ * removed or replaced (no broker can reach it any more). A supervised cached
+ * that finds the ring held waits up to 3 s for its holder to go.
+ *
+ * Metrics: cached keeps its own registry (common/metrics.h: its store GETs,
+ * loads in flight, its process) and sends it to each broker connection in
+ * METRICS frames once a second; the ring's counters the broker reads from
+ * the header itself.
  */
 #include "cached.h"
 

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "log.h"
 
@@ -32,7 +33,7 @@ void meta_close(meta_t *m) {
 
 bool meta_is_etcd(const meta_t *m) {
     CHECK_META(m);
-    return m->ops->name[0] == 'e';
+    return !strcmp(m->ops->name, "etcd");
 }
 
 int meta_load(meta_t *m, const meta_load_cb_t *cb, char *err, size_t errsz) {
@@ -98,7 +99,7 @@ void meta_groups_close(meta_groups_t *m) {
 
 bool meta_groups_is_etcd(const meta_groups_t *m) {
     CHECK_GROUPS(m);
-    return m->ops->name[0] == 'e';
+    return !strcmp(m->ops->name, "etcd");
 }
 
 int meta_groups_load(meta_groups_t *m, const mg_load_cb_t *cb, char *err, size_t errsz) {

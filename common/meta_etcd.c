@@ -327,6 +327,13 @@ static int op_load_partition(meta_t *mm, const char *topic, int32_t partition, c
 /* ---- topics ---- */
 
 static int topic_txn(metcd_t *m, const meta_topic_t *put, const char *del) {
+    static const uint8_t zero[16];
+    meta_topic_t with_id;
+    if (put && !memcmp(put->id, zero, 16)) { /* as the snapshot will have it */
+        with_id = *put;
+        meta_topic_id_from_name(with_id.name, with_id.id);
+        put = &with_id;
+    }
     const char *name = put ? put->name : del;
     if (!m->writable) { errno = EBADF; return -1; }
     char tkey[META_KEY_MAX], pprefix[META_KEY_MAX];
@@ -343,12 +350,13 @@ static int topic_txn(metcd_t *m, const meta_topic_t *put, const char *del) {
     meta_topic_t *backfill = malloc(MAX_BACKFILL * sizeof *backfill);
     if (!backfill) { free(tc); errno = ENOMEM; return -1; }
     int rc = -1;
+    bool gave_up = true; /* false once an error ends the attempts */
     for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
         if (attempt) jitter_sleep(m, attempt);
         char e[600];
         etcd_range_result_t r;
         int st = etcd_get(m->c, META_KEY_SNAPSHOT, &r, e, sizeof e);
-        if (st) { meta_etcd_log_error("cannot read " META_KEY_SNAPSHOT, st, e); errno = EIO; break; }
+        if (st) { meta_etcd_log_error("cannot read " META_KEY_SNAPSHOT, st, e); errno = EIO; gave_up = false; break; }
         int nb = 0;
         char *doc = meta_snapshot_edit(r.nkvs ? (const char *)r.kvs[0].value : NULL, r.nkvs ? r.kvs[0].value_len : 0,
                                        put, del, backfill, MAX_BACKFILL, &nb, e, sizeof e);
@@ -357,6 +365,7 @@ static int topic_txn(metcd_t *m, const meta_topic_t *put, const char *del) {
         if (!doc) {
             log_error("metadata: cannot %s topic %s: %s (fix or remove the key)", put ? "write" : "delete", name, e);
             errno = EINVAL;
+            gave_up = false;
             break;
         }
         etcd_cmp_t cmp = {.target = mod ? ETCD_CMP_MOD : ETCD_CMP_VERSION, .op = ETCD_CMP_EQUAL,
@@ -394,6 +403,7 @@ static int topic_txn(metcd_t *m, const meta_topic_t *put, const char *del) {
             if (ok) {
                 if (nbv) log_info("metadata: wrote the derived id of %d topic(s) into the snapshot", nbv);
                 rc = 0;
+                gave_up = false;
                 break;
             }
             continue; /* another broker changed the snapshot: read it again */
@@ -401,9 +411,10 @@ static int topic_txn(metcd_t *m, const meta_topic_t *put, const char *del) {
         if (st == ETCD_ERR_UNKNOWN) continue; /* maybe applied; applying it again is harmless */
         meta_etcd_log_error(put ? "cannot write a topic" : "cannot delete a topic", st, e);
         errno = EIO;
+        gave_up = false;
         break;
     }
-    if (rc && errno != EIO && errno != EINVAL) {
+    if (gave_up) {
         log_error("metadata: topic %s: the snapshot kept changing, gave up after %d attempts", name, CAS_ATTEMPTS);
         errno = EAGAIN;
     }
@@ -442,6 +453,31 @@ static int cseg_cmp(const void *a, const void *b) {
     int64_t bx = tl_segs[x->idx].base_offset, by = tl_segs[y->idx].base_offset;
     if (bx != by) return bx < by ? -1 : 1;
     return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* After a commit txn whose answer was lost: did it apply? Reads the keys it
+ * put (one txn of ranges) and compares the values byte for byte. 1 yes, 0 no
+ * (not, or not yet: repeating it is safe, it compares the fences again), -1
+ * when even that read fails. */
+static int puts_applied(metcd_t *m, const etcd_op_t *puts, int np) {
+    etcd_op_t reads[MAX_TXN_OPS];
+    for (int i = 0; i < np; i++)
+        reads[i] = (etcd_op_t){.kind = ETCD_OP_RANGE, .key = puts[i].key, .key_len = puts[i].key_len};
+    etcd_txn_result_t tr;
+    char e[512];
+    int st = etcd_txn(m->c, NULL, 0, reads, np, NULL, 0, &tr, e, sizeof e);
+    if (st) {
+        meta_etcd_log_error("cannot check an unanswered segment commit", st, e);
+        return -1;
+    }
+    int applied = tr.nresults == np;
+    for (int i = 0; applied && i < np; i++) {
+        const etcd_range_result_t *r = &tr.results[i].range;
+        applied = r->nkvs == 1 && r->kvs[0].value_len == puts[i].value_len &&
+                  !memcmp(r->kvs[0].value, puts[i].value, puts[i].value_len);
+    }
+    etcd_txn_result_free(&tr);
+    return applied;
 }
 
 /* A run of one partition's segments (at most MAX_TXN_OPS) in csegs. */
@@ -517,6 +553,7 @@ static int op_commit_segments(meta_t *mm, const meta_segment_t *segs, int n, uin
     for (int pi = 0; pi < npieces;) {
         int pj = pi, nput = 0;
         while (pj < npieces && pj - pi < MAX_TXN_OPS && nput + pieces[pj].n <= MAX_TXN_OPS) nput += pieces[pj++].n;
+        int unknowns = 0;
         for (;;) {
             int ncmp = 0, np = 0;
             for (int q = pi; q < pj; q++) {
@@ -539,6 +576,15 @@ static int op_commit_segments(meta_t *mm, const meta_segment_t *segs, int n, uin
             etcd_txn_result_t tr;
             char e[512];
             int st = etcd_txn(m->c, cmps, ncmp, puts, np, reads, ncmp, &tr, e, sizeof e);
+            if (st == ETCD_ERR_UNKNOWN && unknowns++ < 3) {
+                /* sent, unanswered: find out before acting on either guess */
+                int a = puts_applied(m, puts, np);
+                if (a >= 0)
+                    log_warn("metadata: a segment commit went unanswered (%s); it was %s", e,
+                             a ? "applied" : "not applied: sending it again");
+                if (a == 1) break;
+                if (a == 0) continue;
+            }
             if (st) {
                 meta_etcd_log_error("cannot commit segments", st, e);
                 errno = st == ETCD_ERR_UNKNOWN ? ETIMEDOUT : EIO;

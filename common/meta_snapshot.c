@@ -142,7 +142,7 @@ static int entry_read(json_t *e, meta_topic_t *t, bool *had_id, char *why, size_
  * absent, null or an array. NULL with err set otherwise. */
 static json_t *doc_load(const char *js, size_t len, char *err, size_t errsz) {
     json_error_t je;
-    json_t *doc = json_loadb(js, len, 0, &je);
+    json_t *doc = json_loadb(js, len, JSON_ALLOW_NUL, &je); /* a NUL fails its entry only */
     if (!doc) {
         snprintf(err, errsz, "snapshot %s: not valid JSON: %s (line %d, column %d)", META_KEY_SNAPSHOT, je.text,
                  je.line, je.column);

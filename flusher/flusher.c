@@ -274,9 +274,12 @@ static void on_lead(kr_t *r) {
         }
     }
     if (rc) {
-        /* Tell the broker it cannot lead it now; it claims again later. */
-        p->fence_rev = rev;
-        part_fenced(p);
+        /* Tell the broker it cannot lead it now: it gives the claim back
+         * and claims again. */
+        log_warn("%s[%d]: giving the claim back", t->name, partition);
+        p->fence_rev = 0;
+        meta_set_fence(F.meta, t->name, partition, 0);
+        send_fenced(p, rev);
         return;
     }
     p->fence_rev = rev;

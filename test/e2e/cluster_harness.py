@@ -603,12 +603,15 @@ class Cluster:
                 out[n.id] = "error: %r" % e
         return out
 
-    def converged(self, topics=None, partitions=None, nodes=None):
+    def converged(self, topics=None, partitions=None, nodes=None, ready=True):
         """(True, leaders) when every live broker's Metadata lists exactly
         the live broker ids (with their addresses) and, for each topic,
         every partition (partitions[topic] of them, when given) with a live
-        leader, the same from every broker. (False, why) otherwise.
-        leaders: {topic: {p: leader id}}."""
+        leader, the same from every broker, and (ready) each leader answers
+        ListOffsets(latest) for its partitions without an error (a leader
+        that has not loaded the committed end yet answers
+        LEADER_NOT_AVAILABLE). (False, why) otherwise. leaders: {topic: {p:
+        leader id}}."""
         live = nodes or self.live()
         ids = sorted(n.id for n in live)
         view = self.cluster_view(topics, live)
@@ -642,16 +645,29 @@ class Cluster:
                 leaders = mine
             elif leaders != mine:
                 return False, "brokers disagree on leaders: %r vs broker %d %r" % (leaders, nid, mine)
+        if ready:
+            for t, lm in (leaders or {}).items():
+                by = {}
+                for p, l in lm.items():
+                    by.setdefault(l, []).append(p)
+                for l, ps in by.items():
+                    try:
+                        res = list_offsets(self.node(l), t, ps)
+                    except Exception as e:
+                        return False, "ListOffsets %s %r at leader %d: %r" % (t, ps, l, e)
+                    bad = {p: e for p, (e, _o) in res.items() if e != 0}
+                    if bad or sorted(res) != sorted(ps):
+                        return False, "ListOffsets(latest) at leader %d of %s: errors %r" % (l, t, bad or res)
         return True, leaders or {}
 
-    def wait_converged(self, topics=None, partitions=None, timeout=30.0, nodes=None):
+    def wait_converged(self, topics=None, partitions=None, timeout=30.0, nodes=None, ready=True):
         """Polls converged() until it holds; returns the leaders. Raises
         AssertionError with the last reason and the broker log tails on
         timeout."""
         deadline = time.monotonic() + timeout
         why = ""
         while True:
-            ok, res = self.converged(topics, partitions, nodes)
+            ok, res = self.converged(topics, partitions, nodes, ready)
             if ok:
                 return res
             why = res
@@ -1021,3 +1037,45 @@ def check_bucket_against_etcd(cluster, topic, nparts, bucket=None, wm=None):
                 problems.append("%s[%d]: segment %d committed by epoch %d after segment %d by epoch %d" % (
                     topic, q, b1, e1, b0, e0))
     return problems
+
+
+def fetch_raw(node, topic, partition, offset, max_wait_ms=500, max_bytes=1 << 20, timeout=15.0):
+    """Fetch v4 of one partition through one broker: (error, high
+    watermark, log start (-1: not in v4), records bytes)."""
+    body = (kproto.i32(-1) + kproto.i32(max_wait_ms) + kproto.i32(1) + kproto.i32(max_bytes) + kproto.i8(0)
+            + kproto.array([kproto.string(topic) + kproto.array([
+                kproto.i32(partition) + kproto.i64(offset) + kproto.i32(max_bytes)])]))
+    resp = call(node, kproto.API_FETCH, 4, body, timeout)
+    r = kproto.Reader(resp)
+    r.i32()  # throttle
+    for _ in range(r.i32()):
+        r.string()
+        for _ in range(r.i32()):
+            r.i32()
+            err, hw = r.i16(), r.i64()
+            r.i64()  # last stable offset
+            n = r.i32()
+            for _ in range(max(n, 0)):
+                r.i64()
+                r.i64()
+            ln = r.i32()
+            recs = r.take(ln) if ln > 0 else b""
+            return err, hw, -1, recs
+    raise ValueError("fetch: no partition in the response")
+
+
+def list_offsets(node, topic, partitions, timestamp=-1, timeout=5.0):
+    """ListOffsets v1 through one broker (-1 latest, -2 earliest): {p:
+    (error, offset)}."""
+    body = kproto.i32(-1) + kproto.array([kproto.string(topic) + kproto.array(
+        [kproto.i32(p) + kproto.i64(timestamp) for p in partitions])])
+    r = kproto.Reader(call(node, kproto.API_LIST_OFFSETS, 1, body, timeout))
+    out = {}
+    for _ in range(r.i32()):
+        r.string()
+        for _ in range(r.i32()):
+            p, err = r.i32(), r.i16()
+            r.i64()  # timestamp
+            off = r.i64()
+            out[p] = (err, off)
+    return out

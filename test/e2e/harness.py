@@ -160,6 +160,29 @@ def run_cmd(args, timeout=60.0, input=None, env=None, cwd=None, stdin_file=None,
             fout.close()
 
 
+def run_kafkajs(tc, script, bootstrap, prefix, timeout):
+    """Runs test/node/<script> (a kafkajs script built on kafkajs_common.js)
+    against bootstrap and asserts that node and kafkajs are there, that it
+    finished, printed its JSON summary and passed every check. Returns the
+    summary (a dict) for the test's own assertions."""
+    import json
+    import shutil
+    node = shutil.which("node")
+    tc.assertIsNotNone(node, "node not installed (make deps)")
+    modules = os.path.join(NODE_DIR, "node_modules")
+    tc.assertTrue(os.path.isdir(os.path.join(modules, "kafkajs")), "kafkajs missing in %s (run `make deps`)" % modules)
+    r = run_cmd([node, os.path.join(NODE_DIR, script), bootstrap, prefix], timeout=timeout, cwd=NODE_DIR,
+                extra_env={"NODE_PATH": modules})
+    tc.assertFalse(r.timed_out, r.describe())
+    lines = [l for l in r.stdout.decode("utf-8", "replace").splitlines() if l.startswith("{")]
+    tc.assertTrue(lines, "no JSON summary from the script: " + r.describe())
+    s = json.loads(lines[-1])
+    tc.assertEqual(s["failures"], [], "kafkajs checks failed: " + r.describe(4000))
+    tc.assertTrue(s["ok"])
+    tc.assertEqual(r.returncode, 0, r.describe())
+    return s
+
+
 class Broker:
     """One kafscale-broker process on a free loopback port, with its own
     temp data dir and a stderr log file."""

@@ -7,10 +7,14 @@ none ran.
     /usr/bin/python3 test/e2e/run_all.py [-v] [-t SECONDS] [test_x.py ...]
 
 -v prints every test's output; otherwise only failing tests' output tails.
+-t sets the timeout of every file; without it a file gets 150 s, or what it
+declares in a top-level line `RUN_ALL_TIMEOUT = SECONDS` (a file that runs
+a whole cluster through several failovers needs longer).
 """
 import argparse
 import glob
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +23,17 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+DEFAULT_TIMEOUT = 150.0
+
+
+def declared_timeout(path):
+    """The file's `RUN_ALL_TIMEOUT = N` (top level), or DEFAULT_TIMEOUT."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            m = re.search(r"^RUN_ALL_TIMEOUT\s*=\s*([0-9]+(?:\.[0-9]*)?)\s*(?:#.*)?$", f.read(), re.M)
+    except OSError:
+        return DEFAULT_TIMEOUT
+    return float(m.group(1)) if m else DEFAULT_TIMEOUT
 
 
 def run_one(path, timeout, verbose):
@@ -60,7 +75,8 @@ def run_one(path, timeout, verbose):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-v", "--verbose", action="store_true")
-    ap.add_argument("-t", "--timeout", type=float, default=150.0, help="per test file, seconds")
+    ap.add_argument("-t", "--timeout", type=float, default=None,
+                    help="per test file, seconds (default: the file's RUN_ALL_TIMEOUT, else 150)")
     ap.add_argument("tests", nargs="*")
     args = ap.parse_args()
 
@@ -76,9 +92,10 @@ def main():
             print("FAIL %-28s   0.0s  (no such file)" % name, flush=True)
             failed += 1
             continue
-        ok, rc, timed_out, secs, text = run_one(f, args.timeout, args.verbose)
+        timeout = args.timeout if args.timeout is not None else declared_timeout(f)
+        ok, rc, timed_out, secs, text = run_one(f, timeout, args.verbose)
         status = "PASS" if ok else "FAIL"
-        note = "" if ok else ("  (timed out after %.0fs)" % args.timeout if timed_out else "  (exit %s)" % rc)
+        note = "" if ok else ("  (timed out after %.0fs)" % timeout if timed_out else "  (exit %s)" % rc)
         print("%s %-28s %6.1fs%s" % (status, name, secs, note), flush=True)
         if args.verbose or not ok:
             lines = text.splitlines()

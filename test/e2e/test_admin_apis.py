@@ -24,9 +24,6 @@ requests this file builds byte by byte (struct; not the project's codec):
     segments are deleted), and configs, partition counts and log starts
     survive a broker restart.
 """
-import json
-import os
-import shutil
 import struct
 import time
 import unittest
@@ -36,8 +33,6 @@ import harness
 import kproto as kp
 
 NS = "default"
-SCRIPT = os.path.join(harness.NODE_DIR, "kafkajs_admin.js")
-MODULES = os.path.join(harness.NODE_DIR, "node_modules")
 
 TOPIC, BROKER = 2, 4  # config resource types
 SRC_TOPIC, SRC_STATIC, SRC_DEFAULT = 1, 4, 5  # config sources
@@ -398,18 +393,7 @@ class AdminAPIs(unittest.TestCase):
     # ---- kafkajs ----
 
     def test_04_kafkajs(self):
-        node = shutil.which("node")
-        self.assertIsNotNone(node, "node not installed (make deps)")
-        self.assertTrue(os.path.isdir(os.path.join(MODULES, "kafkajs")), "kafkajs missing (run `make deps`)")
-        r = harness.run_cmd([node, SCRIPT, self.broker.bootstrap, "kjs"], timeout=100, cwd=harness.NODE_DIR,
-                            extra_env={"NODE_PATH": MODULES})
-        self.assertFalse(r.timed_out, r.describe())
-        lines = [l for l in r.stdout.decode("utf-8", "replace").splitlines() if l.startswith("{")]
-        self.assertTrue(lines, "no JSON summary from the script: " + r.describe())
-        s = json.loads(lines[-1])
-        self.assertEqual(s["failures"], [], "kafkajs checks failed: " + r.describe(4000))
-        self.assertTrue(s["ok"])
-        self.assertEqual(r.returncode, 0, r.describe())
+        s = harness.run_kafkajs(self, "kafkajs_admin.js", self.broker.bootstrap, "kjs", timeout=100)
         self.assertGreaterEqual(s["checks"], 25)
         topic, cut = s["topic"], s["cut"]
 

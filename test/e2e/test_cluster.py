@@ -47,6 +47,7 @@ import cluster_harness as ch
 import durability_util as du
 import kfs_reader as kr
 
+RUN_ALL_TIMEOUT = 240          # run_all.py: six scenarios with failovers need more than 150 s
 TTL = 3
 FAILOVER_LIMIT = TTL + 15     # seconds from the kill to a new leader taking writes
 RATE = 3000                   # messages per second of the background producers
@@ -117,6 +118,7 @@ class Cluster3(unittest.TestCase):
         self.assertTrue(bp.stop(120), "producer thread did not finish")
         self.assertIsNone(bp.error, "producer thread failed: %r" % bp.error)
         self.assertEqual(bp.left, 0, "%s delivery reports missing after flush" % bp.left)
+        run.p = None   # the producer goes (it would keep reconnecting to brokers the tests stop)
 
     def acked_since(self, run, parts, seq0):
         """Partitions (of parts) with an acknowledged message of sequence
@@ -124,9 +126,21 @@ class Cluster3(unittest.TestCase):
         return {q for q in parts if any(s >= seq0 for _, s in list(run.acked[q])[-200:])}
 
     def readback(self, run, topic, parts):
-        got = du.consume_all(self.c.bootstrap(self.c.live()), topic, parts, timeout=60)
+        got = du.consume_all(self.c.bootstrap(self.c.live()), topic, parts, timeout=30)
         harness.log("read back %s: %s" % (topic, du.summary(run.acked, got)))
         problems = du.verify(run.acked, got)
+        if problems:
+            # What the leaders answer a raw Fetch at the partitions' start.
+            try:
+                leaders = self.c.wait_converged([topic], {topic: parts}, timeout=5)[topic]
+                for q in range(parts):
+                    if got["positions"].get(q, got["starts"][q]) < got["ends"][q]:
+                        at = got["positions"].get(q, got["starts"][q])
+                        err, hw, _, recs = ch.fetch_raw(self.c.node(leaders[q]), topic, q, at)
+                        problems.append("%s[%d]: raw Fetch at offset %d from leader %d: error %d, high watermark "
+                                        "%d, %d record bytes" % (topic, q, at, leaders[q], err, hw, len(recs)))
+            except Exception as e:
+                problems.append("(diagnosis failed: %r)" % e)
         self.assertEqual(problems, [], "read-back of %s:\n%s" % (topic, "\n".join(problems)))
         return got
 
@@ -272,11 +286,11 @@ class Cluster3(unittest.TestCase):
         harness.log("produced %d: %d acknowledged, %d errors (first %r)" % (bp.seq, run.nacked, len(run.errors),
                                                                            run.errors[:3]))
         self.assertTrue(victim.alive(), "the paused broker died after SIGCONT; log tail:\n%s" % victim.log_tail(30))
-        got = self.readback(run, topic, parts)
 
         # The bucket: flush what is pending, give a fenced flusher's uploads
         # a moment to be cleaned up, then check every segment against etcd
-        # and against what the consumer read.
+        # and every acknowledged message against the bucket (without the
+        # broker's read path), then against what a consumer reads.
         for n in c.nodes:
             r = n.ctl("--json", "flush")
             self.assertEqual(r.returncode, 0, r.describe())
@@ -285,24 +299,38 @@ class Cluster3(unittest.TestCase):
         t0 = time.monotonic()
         segs = ch.bucket_segments(c, topic)
         problems = ch.check_bucket_against_etcd(c, topic, parts, bucket=segs, wm=wm)
+        stored = {q: {} for q in range(parts)}   # offset -> seq, from the bucket's records
+        where = {}
+        for q in range(parts):
+            for base, e in sorted(segs.get(q, {}).items()):
+                for b in (e["seg"]["batches"] if e.get("seg") else []):
+                    for rec in kr.batch_records(b["bytes"]):
+                        seq = du.value_seq(rec["value"])
+                        if rec["offset"] in stored[q]:
+                            problems.append("%s[%d]: offset %d twice in the bucket" % (topic, q, rec["offset"]))
+                        if seq in where:
+                            problems.append("%s: message %r in the bucket twice: %r and %r" % (
+                                topic, seq, where[seq], (q, rec["offset"])))
+                        stored[q][rec["offset"]] = seq
+                        where[seq] = (q, rec["offset"])
+        lost = [(q, off, seq, stored[q].get(off)) for q in range(parts) for off, seq in run.acked[q]
+                if stored[q].get(off) != seq]
+        if lost:
+            problems.append("%d acknowledged message(s) not in the bucket at their offset, first (p, offset, seq, "
+                            "seq in the bucket) %r" % (len(lost), lost[:10]))
         harness.log("bucket: %d segments read and checked in %.1fs" % (
             sum(len(v) for q, v in segs.items() if q >= 0), time.monotonic() - t0))
-        self.assertEqual(problems, [], "bucket vs etcd after the pause:\n" + "\n".join(problems[:30]))
+        self.assertEqual(problems, [], "the bucket after the pause:\n" + "\n".join(problems[:30]))
+
+        got = self.readback(run, topic, parts)
         diff = []
         for q in range(parts):
             read = {off: du.value_seq(v) for off, v in got["records"][q]}
-            stored = {}
-            for base, e in segs.get(q, {}).items():
-                for b in (e["seg"]["batches"] if e.get("seg") else []):
-                    for rec in kr.batch_records(b["bytes"]):
-                        if rec["offset"] in stored:
-                            diff.append("%s[%d] offset %d twice in the bucket" % (topic, q, rec["offset"]))
-                        stored[rec["offset"]] = du.value_seq(rec["value"])
-            stored = {o: v for o, v in stored.items() if got["starts"][q] <= o < got["ends"][q]}
-            if stored != read:
-                bad = sorted(o for o in set(stored) | set(read) if stored.get(o) != read.get(o))
+            mine = {o: v for o, v in stored[q].items() if got["starts"][q] <= o < got["ends"][q]}
+            if mine != read:
+                bad = sorted(o for o in set(mine) | set(read) if mine.get(o) != read.get(o))
                 diff.append("%s[%d]: bucket and consumer differ at %d offset(s), first (offset, bucket seq, "
-                            "read seq) %r" % (topic, q, len(bad), [(o, stored.get(o), read.get(o)) for o in bad[:5]]))
+                            "read seq) %r" % (topic, q, len(bad), [(o, mine.get(o), read.get(o)) for o in bad[:5]]))
         self.assertEqual(diff, [], "\n".join(diff[:20]))
 
     # ---- 4 ----
@@ -313,6 +341,7 @@ class Cluster3(unittest.TestCase):
         run = du.ProduceRun(c.bootstrap(), topic, parts)
         run.produce_range(0, parts * per)
         self.assertEqual(run.flush(30), 0)
+        run.p = None
         self.assertEqual((run.nacked, run.errors[:3]), (parts * per, []), "produce before the test")
         group = "grp-coord"
         ans = {n.id: ch.find_coordinator(n, group) for n in c.nodes}
@@ -401,6 +430,7 @@ class Cluster3(unittest.TestCase):
         run = du.ProduceRun(boot, topic, parts)
         run.produce_range(0, 2000)
         self.assertEqual(run.flush(30), 0)
+        run.p = None
         self.assertEqual((run.nacked, run.errors[:3]), (2000, []))
         group = "persist-g"
         from confluent_kafka import Consumer
@@ -430,7 +460,7 @@ class Cluster3(unittest.TestCase):
             return topics, {q: offs[(topic, q)][0] for q in range(parts)}, cfg["retention.ms"], groups
 
         before = state()
-        got_before = du.consume_all(boot, topic, parts)
+        got_before = du.consume_all(boot, topic, parts, timeout=30)
         self.assertEqual(du.verify(run.acked, got_before), [])
         self.assertEqual(sum(max(0, o) for o in before[1].values()), n,
                          "committed offsets before the restart: %r" % (before[1],))
@@ -455,7 +485,7 @@ class Cluster3(unittest.TestCase):
         self.assertEqual(after[1], before[1], "committed offsets of %s before and after" % group)
         self.assertEqual(after[2], "86400000", "retention.ms of %s after the restart" % topic)
         self.assertIn(group, after[3], "groups after the restart")
-        got = du.consume_all(c.bootstrap(), topic, parts)
+        got = du.consume_all(c.bootstrap(), topic, parts, timeout=30)
         self.assertEqual(du.verify(run.acked, got), [])
         self.assertEqual(got["records"], got_before["records"], "data before and after the restart")
 
@@ -479,6 +509,7 @@ class Cluster3(unittest.TestCase):
         run2 = du.ProduceRun(c.bootstrap(), topic, parts)
         run2.produce_range(10000, 10000 + 4 * parts)
         self.assertEqual(run2.flush(30), 0)
+        run2.p = None
         self.assertEqual(run2.errors, [])
         self.assertEqual({q: min(o for o, _ in run2.acked[q]) for q in range(parts)},
                          {q: got["ends"][q] for q in range(parts)}, "offsets of the first new messages")
@@ -526,6 +557,7 @@ class Cluster3(unittest.TestCase):
         run = du.ProduceRun(c.bootstrap(), "from-etcdctl", 3)
         run.produce_range(0, 30)
         self.assertEqual(run.flush(30), 0)
+        run.p = None
         self.assertEqual((run.nacked, run.errors), (30, []), "produce to the topic from etcdctl")
         got = du.consume_all(c.bootstrap(), "from-etcdctl", 3)
         self.assertEqual(du.verify(run.acked, got), [])

@@ -4,35 +4,17 @@ test/node/kafkajs_group.js - two kafkajs members split a topic and read it
 end to end with commits, the admin API sees the group, a new member resumes
 from the commits - and checks its JSON summary; then checks the commits
 with another client (kafka-python's admin)."""
-import json
-import os
-import shutil
 import unittest
 
 import harness
 from kafka import KafkaAdminClient
-
-SCRIPT = os.path.join(harness.NODE_DIR, "kafkajs_group.js")
-MODULES = os.path.join(harness.NODE_DIR, "node_modules")
 
 
 class GroupsKafkaJS(harness.BrokerTestCase):
     BROKER_ENV = {"KAFSCALE_AUTO_CREATE_TOPICS": "false", "KAFSCALE_GROUP_INITIAL_REBALANCE_DELAY_MS": "500"}
 
     def test_group_consumers(self):
-        node = shutil.which("node")
-        self.assertIsNotNone(node, "node not installed (make deps)")
-        self.assertTrue(os.path.isdir(os.path.join(MODULES, "kafkajs")),
-                        "kafkajs missing in %s (run `make deps`)" % MODULES)
-        r = harness.run_cmd([node, SCRIPT, self.broker.bootstrap, "kjsg"], timeout=100, cwd=harness.NODE_DIR,
-                            extra_env={"NODE_PATH": MODULES})
-        self.assertFalse(r.timed_out, r.describe())
-        lines = [l for l in r.stdout.decode("utf-8", "replace").splitlines() if l.startswith("{")]
-        self.assertTrue(lines, "no JSON summary from the script: " + r.describe())
-        s = json.loads(lines[-1])
-        self.assertEqual(s["failures"], [], "kafkajs checks failed: " + r.describe(4000))
-        self.assertTrue(s["ok"])
-        self.assertEqual(r.returncode, 0, r.describe())
+        s = harness.run_kafkajs(self, "kafkajs_group.js", self.broker.bootstrap, "kjsg", timeout=100)
         self.assertEqual(sorted(s["owners"][0] + s["owners"][1]), [0, 1, 2, 3])
         self.assertEqual(s["seen"], 200)
         self.assertEqual(s["resumed"], 20)

@@ -8,10 +8,11 @@ protocol rules (Apache Kafka's clients/src/main/resources/common/message/*.json
 and the record batch v2 layout), independently of our C codecs, so a seed that
 our decoder refuses points at a schema bug rather than agreeing with it.
 
-Seeds: every API the broker serves at its lowest version, first flexible
-version, highest version and one in between, a few variants (null arrays,
-tagged fields, several record batches), and some malformed frames
-(truncations, bad counts, bad tags, corrupt batches).
+Seeds: every API the broker serves (data, consumer groups, admin) at its
+lowest version, first flexible version, highest version and one in between,
+a few variants (null arrays, tagged fields, several record batches, static
+members, several coordinator keys), and some malformed frames (truncations,
+bad counts, bad tags, corrupt batches, lengths past the end).
 
     /usr/bin/python3 test/fuzz/make_corpus.py        # rewrites test/fuzz/corpus/
 """
@@ -31,12 +32,34 @@ APIS = {
     1: ("fetch", 4, 13, 12),
     2: ("list_offsets", 0, 7, 6),
     3: ("metadata", 0, 12, 9),
+    8: ("offset_commit", 0, 8, 8),
+    9: ("offset_fetch", 0, 8, 6),
+    10: ("find_coordinator", 0, 4, 3),
+    11: ("join_group", 0, 9, 6),
+    12: ("heartbeat", 0, 4, 4),
+    13: ("leave_group", 0, 5, 4),
+    14: ("sync_group", 0, 5, 4),
+    15: ("describe_groups", 0, 5, 5),
+    16: ("list_groups", 0, 4, 3),
     18: ("api_versions", 0, 3, 3),
     19: ("create_topics", 0, 7, 5),
     20: ("delete_topics", 0, 6, 4),
+    21: ("delete_records", 0, 2, 2),
+    23: ("offset_for_leader_epoch", 0, 4, 4),
+    32: ("describe_configs", 0, 4, 4),
+    33: ("alter_configs", 0, 2, 2),
+    37: ("create_partitions", 0, 3, 2),
+    42: ("delete_groups", 0, 2, 2),
+    44: ("incremental_alter_configs", 0, 1, 1),
+    47: ("offset_delete", 0, 0, 127),   # never flexible
+    60: ("describe_cluster", 0, 0, 0),
 }
-KAPI = {"PRODUCE": 0, "FETCH": 1, "LIST_OFFSETS": 2, "METADATA": 3, "API_VERSIONS": 18,
-        "CREATE_TOPICS": 19, "DELETE_TOPICS": 20}
+KAPI = {"PRODUCE": 0, "FETCH": 1, "LIST_OFFSETS": 2, "METADATA": 3, "OFFSET_COMMIT": 8, "OFFSET_FETCH": 9,
+        "FIND_COORDINATOR": 10, "JOIN_GROUP": 11, "HEARTBEAT": 12, "LEAVE_GROUP": 13, "SYNC_GROUP": 14,
+        "DESCRIBE_GROUPS": 15, "LIST_GROUPS": 16, "API_VERSIONS": 18, "CREATE_TOPICS": 19, "DELETE_TOPICS": 20,
+        "DELETE_RECORDS": 21, "OFFSET_FOR_LEADER_EPOCH": 23, "DESCRIBE_CONFIGS": 32, "ALTER_CONFIGS": 33,
+        "CREATE_PARTITIONS": 37, "DELETE_GROUPS": 42, "INCREMENTAL_ALTER_CONFIGS": 44, "OFFSET_DELETE": 47,
+        "DESCRIBE_CLUSTER": 60}
 
 # ---- CRC-32C (Castagnoli) ----
 _CRC_TABLE = []
@@ -296,8 +319,214 @@ def delete_topics(v, w):
     return w.tags()
 
 
-BODIES = {0: produce, 1: fetch, 2: list_offsets, 3: metadata, 18: api_versions, 19: create_topics,
-          20: delete_topics}
+# ---- consumer groups (JoinGroupRequest.json ... OffsetDeleteRequest.json) ----
+
+# The consumer protocol's subscription (ConsumerProtocolSubscription v0) and
+# assignment, as group members put them in JoinGroup / SyncGroup bytes.
+SUBSCRIPTION = b"\x00\x00" + struct.pack(">i", 1) + struct.pack(">h", 10) + b"fuzz-topic" + struct.pack(">i", -1)
+ASSIGNMENT = (b"\x00\x00" + struct.pack(">i", 1) + struct.pack(">h", 10) + b"fuzz-topic"
+              + struct.pack(">iii", 2, 0, 1) + struct.pack(">i", -1))
+
+
+def find_coordinator(v, w, key_type=0, keys=("fuzz-group",)):
+    if v <= 3:
+        w.string(keys[0])               # Key
+    if v >= 1:
+        w.i8(key_type)                  # KeyType (0 group, 1 transaction)
+    if v >= 4:
+        w.array(list(keys), lambda w, k: w.string(k))   # CoordinatorKeys
+    return w.tags()
+
+
+def join_group(v, w, member_id="", instance=None, reason="fuzz"):
+    w.string("fuzz-group").i32(30000)   # GroupId, SessionTimeoutMs
+    if v >= 1:
+        w.i32(60000)                    # RebalanceTimeoutMs
+    w.string(member_id)
+    if v >= 5:
+        w.string(instance)              # GroupInstanceId
+    w.string("consumer")                # ProtocolType
+    w.array([("range", SUBSCRIPTION), ("roundrobin", SUBSCRIPTION)],
+            lambda w, p: w.string(p[0]).bytes_(p[1]).tags())
+    if v >= 8:
+        w.string(reason)                # Reason
+    return w.tags()
+
+
+def heartbeat(v, w):
+    w.string("fuzz-group").i32(1).string("member-1")
+    if v >= 3:
+        w.string(None)                  # GroupInstanceId
+    return w.tags()
+
+
+def leave_group(v, w):
+    w.string("fuzz-group")
+    if v <= 2:
+        w.string("member-1")            # MemberId
+    else:
+        def member(w, m):
+            w.string(m[0]).string(m[1])
+            if v >= 5:
+                w.string("shutting down")   # Reason
+            w.tags()
+        w.array([("member-1", None), ("", "instance-2")], member)
+    return w.tags()
+
+
+def sync_group(v, w, assignments=True):
+    w.string("fuzz-group").i32(1).string("member-1")
+    if v >= 3:
+        w.string(None)                  # GroupInstanceId
+    if v >= 5:
+        w.string("consumer").string("range")    # ProtocolType, ProtocolName
+    w.array([("member-1", ASSIGNMENT), ("member-2", b"")] if assignments else [],
+            lambda w, a: w.string(a[0]).bytes_(a[1]).tags())
+    return w.tags()
+
+
+def describe_groups(v, w):
+    w.array(["fuzz-group", "other-group"], lambda w, g: w.string(g))
+    if v >= 3:
+        w.boolean(True)                 # IncludeAuthorizedOperations
+    return w.tags()
+
+
+def list_groups(v, w, states=("Stable", "Empty")):
+    if v >= 4:
+        w.array(None if states is None else list(states), lambda w, st: w.string(st))  # StatesFilter
+    return w.tags()
+
+
+def offset_commit(v, w):
+    w.string("fuzz-group")
+    if v >= 1:
+        w.i32(1).string("member-1")     # GenerationId, MemberId
+    if v >= 7:
+        w.string(None)                  # GroupInstanceId
+    if 2 <= v <= 4:
+        w.i64(-1)                       # RetentionTimeMs
+
+    def part(w, p):
+        w.i32(p[0]).i64(p[1])
+        if v >= 6:
+            w.i32(-1)                   # CommittedLeaderEpoch
+        if v == 1:
+            w.i64(1700000000000)        # CommitTimestamp
+        w.string(p[2]).tags()           # CommittedMetadata
+
+    def topic(w, t):
+        w.string(t).array([(0, 42, "meta"), (1, 7, None)], part).tags()
+    w.array(["fuzz-topic"], topic)
+    return w.tags()
+
+
+def offset_fetch(v, w, all_topics=False):
+    def topic(w, t):
+        w.string(t).array([0, 1, 2], lambda w, p: w.i32(p)).tags()
+    topics = None if all_topics else ["fuzz-topic"]
+    if v <= 7:
+        w.string("fuzz-group").array(topics, topic)
+    else:
+        def group(w, g):
+            w.string(g[0]).array(g[1], topic).tags()
+        w.array([("fuzz-group", topics), ("other-group", None)], group)
+    if v >= 7:
+        w.boolean(False)                # RequireStable
+    return w.tags()
+
+
+def delete_groups(v, w):
+    w.array(["fuzz-group", "other-group"], lambda w, g: w.string(g))
+    return w.tags()
+
+
+def offset_delete(v, w):
+    def topic(w, t):
+        w.string(t).array([0, 1], lambda w, p: w.i32(p))
+    w.string("fuzz-group").array(["fuzz-topic"], topic)
+    return w
+
+# ---- admin APIs (DeleteRecordsRequest.json ... DescribeClusterRequest.json) ----
+
+
+def delete_records(v, w):
+    def topic(w, t):
+        w.string(t).array([(0, 10), (1, -1)], lambda w, p: w.i32(p[0]).i64(p[1]).tags()).tags()
+    w.array(["fuzz-topic"], topic)
+    w.i32(30000)                        # TimeoutMs
+    return w.tags()
+
+
+def offset_for_leader_epoch(v, w):
+    if v >= 3:
+        w.i32(-1)                       # ReplicaId
+
+    def part(w, p):
+        w.i32(p)
+        if v >= 2:
+            w.i32(-1)                   # CurrentLeaderEpoch
+        w.i32(0).tags()                 # LeaderEpoch
+
+    def topic(w, t):
+        w.string(t).array([0, 1], part).tags()
+    w.array(["fuzz-topic"], topic)
+    return w.tags()
+
+
+def describe_configs(v, w):
+    def resource(w, r):
+        w.i8(r[0]).string(r[1]).array(r[2], lambda w, k: w.string(k)).tags()
+    w.array([(2, "fuzz-topic", None), (4, "1", ["num.partitions", "log.retention.ms"])], resource)
+    if v >= 1:
+        w.boolean(True)                 # IncludeSynonyms
+    if v >= 3:
+        w.boolean(True)                 # IncludeDocumentation
+    return w.tags()
+
+
+def alter_configs(v, w):
+    def resource(w, r):
+        w.i8(r[0]).string(r[1]).array(r[2], lambda w, c: w.string(c[0]).string(c[1]).tags()).tags()
+    w.array([(2, "fuzz-topic", [("retention.ms", "3600000"), ("cleanup.policy", None)]),
+             (4, "1", [])], resource)
+    w.boolean(True)                     # ValidateOnly
+    return w.tags()
+
+
+def create_partitions(v, w, assignments=True):
+    def topic(w, t):
+        w.string(t[0]).i32(t[1])
+        w.array(t[2], lambda w, a: w.array(a, lambda w, b: w.i32(b)).tags())   # Assignments
+        w.tags()
+    w.array([("fuzz-topic", 4, [[1], [1]] if assignments else None), ("other", 2, None)], topic)
+    w.i32(30000).boolean(False)         # TimeoutMs, ValidateOnly
+    return w.tags()
+
+
+def incremental_alter_configs(v, w):
+    def resource(w, r):
+        w.i8(r[0]).string(r[1])
+        w.array(r[2], lambda w, c: w.string(c[0]).i8(c[1]).string(c[2]).tags())
+        w.tags()
+    w.array([(2, "fuzz-topic", [("retention.ms", 0, "3600000"), ("cleanup.policy", 2, "compact"),
+                                ("segment.bytes", 1, None), ("cleanup.policy", 3, "delete")]),
+             (4, "1", [("log.retention.ms", 0, "1")])], resource)
+    w.boolean(False)                    # ValidateOnly
+    return w.tags()
+
+
+def describe_cluster(v, w):
+    w.boolean(True)                     # IncludeClusterAuthorizedOperations
+    return w.tags()
+
+
+BODIES = {0: produce, 1: fetch, 2: list_offsets, 3: metadata, 8: offset_commit, 9: offset_fetch,
+          10: find_coordinator, 11: join_group, 12: heartbeat, 13: leave_group, 14: sync_group,
+          15: describe_groups, 16: list_groups, 18: api_versions, 19: create_topics, 20: delete_topics,
+          21: delete_records, 23: offset_for_leader_epoch, 32: describe_configs, 33: alter_configs,
+          37: create_partitions, 42: delete_groups, 44: incremental_alter_configs, 47: offset_delete,
+          60: describe_cluster}
 
 
 def request(key, v, **kw):
@@ -344,6 +573,15 @@ def seeds():
     out["metadata-v0-empty"] = request(3, 0, topics=())
     out["create_topics-v7-validate"] = request(19, 7, validate_only=True)
     out["api_versions-v3-empty-names"] = request(18, 3, name="", version="")
+    out["find_coordinator-v1-txn"] = request(10, 1, key_type=1, keys=("fuzz-txn",))
+    out["find_coordinator-v4-many-keys"] = request(10, 4, keys=("g1", "g2", "g3"))
+    out["join_group-v5-static-member"] = request(11, 5, member_id="member-1", instance="instance-1")
+    out["join_group-v9-null-reason"] = request(11, 9, reason=None)
+    out["sync_group-v5-follower"] = request(14, 5, assignments=False)
+    out["list_groups-v4-no-filter"] = request(16, 4, states=())
+    out["offset_fetch-v7-all-topics"] = request(9, 7, all_topics=True)
+    out["offset_fetch-v8-all-topics"] = request(9, 8, all_topics=True)
+    out["create_partitions-v3-no-assignments"] = request(37, 3, assignments=False)
 
     # malformed frames
     p9 = request(0, 9)
@@ -365,6 +603,20 @@ def seeds():
     out["bad-produce-batch-length"] = request(0, 7, records=bytes(long_len))
     out["bad-produce-batch-then-garbage"] = request(0, 9, records=batch() + b"\x00\x01garbage")
     out["bad-null-topic-name"] = header(2, 1, False) + struct.pack(">iih", -1, 1, -1) + b"\x00" * 8
+    jg = request(11, 9)
+    out["bad-join-group-truncated"] = jg[: len(jg) - 9]
+    out["bad-join-group-metadata-length"] = (header(11, 5, False) + bytes(W(False).string("g").i32(30000).i32(60000)
+                                             .string("").string(None).string("consumer").b)
+                                             + struct.pack(">i", 1) + struct.pack(">h", 5) + b"range"
+                                             + struct.pack(">i", 0x7FFFFFF0) + b"\x00" * 4)
+    out["bad-sync-group-negative-count"] = (header(14, 4, True) + bytes(W(True).string("g").i32(1).string("m")
+                                            .string(None).b) + uvarint(0x7FFFFFFF) + b"\x00")
+    out["bad-offset-commit-null-group"] = header(8, 2, False) + struct.pack(">hi", -1, 1) + b"\x00" * 16
+    out["bad-offset-delete-flexible-count"] = header(47, 0, False) + struct.pack(">h", 1) + b"g" + b"\x02"
+    out["bad-describe-configs-huge-keys"] = (header(32, 4, True) + uvarint(2) + b"\x02" + uvarint(2) + b"t"
+                                             + uvarint(0x7FFFFFFF))
+    out["bad-incremental-alter-configs-op-only"] = (header(44, 1, True) + uvarint(2) + b"\x02" + uvarint(2) + b"t"
+                                                    + uvarint(2) + uvarint(2) + b"x" + b"\x09")
     return out
 
 

@@ -10,32 +10,9 @@
 // side (test/e2e/test_admin_apis.py) checks the objects in the store.
 // Exit status 0 only when every check passed.
 'use strict'
-const path = require('path')
-let kafkajs
-try {
-  kafkajs = require('kafkajs')
-} catch (e) {
-  kafkajs = require(path.join(__dirname, 'node_modules', 'kafkajs'))
-}
+const { kafkajs, setup, stderrLog, run } = require('./kafkajs_common')
 const { Kafka, logLevel, ConfigResourceTypes, ConfigSource } = kafkajs
-
-const broker = process.argv[2] || process.env.KAFSCALE_BOOTSTRAP
-const prefix = process.argv[3] || 'kjs'
-if (!broker) {
-  console.error('usage: kafkajs_admin.js HOST:PORT [topic-prefix]')
-  process.exit(2)
-}
-
-const summary = { ok: false, broker, checks: 0, failures: [] }
-function check (cond, what, detail) {
-  summary.checks++
-  if (!cond) summary.failures.push(detail === undefined ? what : `${what}: ${JSON.stringify(detail)}`)
-}
-
-const stderrLog = () => ({ namespace, level, label, log }) => {
-  const { message, ...extra } = log
-  process.stderr.write(`[kafkajs ${label}] ${namespace}: ${message} ${JSON.stringify(extra)}\n`)
-}
+const { broker, prefix, summary, check } = setup('kafkajs_admin.js', 'kjs')
 
 // Resolves to the error thrown by fn (or null when it did not throw).
 async function failure (fn) {
@@ -214,18 +191,4 @@ async function main () {
   }
 }
 
-const watchdog = setTimeout(() => {
-  summary.failures.push('watchdog: did not finish within 80s')
-  process.stdout.write(JSON.stringify(summary) + '\n')
-  process.exit(3)
-}, 80000)
-
-main().then(() => {
-  summary.ok = summary.failures.length === 0
-}, (e) => {
-  summary.failures.push(`exception: ${e && e.stack ? e.stack : e}`)
-}).finally(() => {
-  clearTimeout(watchdog)
-  process.stdout.write(JSON.stringify(summary) + '\n')
-  process.exit(summary.ok ? 0 : 1)
-})
+run(main, summary, 80000)

@@ -7,32 +7,9 @@
 // line on stdout ({"ok":..., "failures":[...], ...}); kafkajs logs go to
 // stderr. Exit status 0 only when every check passed.
 'use strict'
-const path = require('path')
-let kafkajs
-try {
-  kafkajs = require('kafkajs')
-} catch (e) {
-  kafkajs = require(path.join(__dirname, 'node_modules', 'kafkajs'))
-}
+const { kafkajs, setup, stderrLog, run } = require('./kafkajs_common')
 const { Kafka, logLevel, CompressionTypes, Partitioners } = kafkajs
-
-const broker = process.argv[2] || process.env.KAFSCALE_BOOTSTRAP
-const prefix = process.argv[3] || 'kjs'
-if (!broker) {
-  console.error('usage: kafkajs_smoke.js HOST:PORT [topic-prefix]')
-  process.exit(2)
-}
-
-const summary = { ok: false, broker, checks: 0, failures: [] }
-function check (cond, what, detail) {
-  summary.checks++
-  if (!cond) summary.failures.push(detail === undefined ? what : `${what}: ${JSON.stringify(detail)}`)
-}
-
-const stderrLog = () => ({ namespace, level, label, log }) => {
-  const { message, ...extra } = log
-  process.stderr.write(`[kafkajs ${label}] ${namespace}: ${message} ${JSON.stringify(extra)}\n`)
-}
+const { broker, prefix, summary, check } = setup('kafkajs_smoke.js', 'kjs')
 
 const T0 = 1700000000000
 
@@ -170,18 +147,4 @@ async function main () {
   }
 }
 
-const watchdog = setTimeout(() => {
-  summary.failures.push('watchdog: did not finish within 60s')
-  process.stdout.write(JSON.stringify(summary) + '\n')
-  process.exit(3)
-}, 60000)
-
-main().then(() => {
-  summary.ok = summary.failures.length === 0
-}, (e) => {
-  summary.failures.push(`exception: ${e && e.stack ? e.stack : e}`)
-}).finally(() => {
-  clearTimeout(watchdog)
-  process.stdout.write(JSON.stringify(summary) + '\n')
-  process.exit(summary.ok ? 0 : 1)
-})
+run(main, summary, 60000)
