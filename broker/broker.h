@@ -293,6 +293,10 @@ void flink_send_delete(const char *name);
 void flink_send_delete_records(partition_t *p, int64_t start);
 void flink_append(partition_t *p, int64_t from);
 void flink_flush_hint(void);
+/* Cluster (cluster.c): p is ours now / no longer ours; the lease deadline. */
+void flink_send_lead(partition_t *p);
+void flink_send_unlead(partition_t *p);
+void flink_send_lease(int64_t deadline_mono_ms);
 /* fn runs once, when the flusher first reports READY (the node can take writes). */
 void flink_on_first_ready(void (*fn)(void));
 void topics_reload_segments(void);

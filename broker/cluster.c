@@ -43,9 +43,6 @@
 #define RELEASE_TIMEOUT_MS 15000 /* a release that cannot flush gives up (drops unflushed) */
 
 /* flush_link.c */
-void flink_send_lead(partition_t *p);
-void flink_send_unlead(partition_t *p);
-void flink_send_lease(int64_t deadline_mono_ms);
 void partition_drop_all(partition_t *p, int64_t new_start);
 void partition_drop_unflushed(partition_t *p);
 /* topics.c */
@@ -328,16 +325,24 @@ static int join(void) {
 }
 
 static void *keepalive_main(void *arg) {
+    int64_t period = C.ttl_sec * 1000 / 3;
+    if (period < 200) period = 200;
+    int64_t due = mono_ms() + period;
     pthread_mutex_lock(&C.mu);
     while (!C.stop) {
-        int64_t period = C.ttl_sec * 1000 / 3;
-        if (period < 200) period = 200;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += period / 1000;
-        ts.tv_nsec += (period % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
-        pthread_cond_timedwait(&C.cv, &C.mu, &ts);
+        /* The condition variable is shared with the cluster thread: wake-ups
+         * meant for it must not renew early. */
+        int64_t wait = due - mono_ms();
+        if (wait > 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += wait / 1000;
+            ts.tv_nsec += (wait % 1000) * 1000000;
+            if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
+            pthread_cond_timedwait(&C.cv, &C.mu, &ts);
+            continue;
+        }
+        due = mono_ms() + period;
         if (C.stop) break;
         int64_t lease = C.lease;
         if (!lease || C.lease_lost) continue;

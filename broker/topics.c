@@ -321,6 +321,9 @@ int16_t topic_delete(kstr_t name) {
     TAILQ_REMOVE(&all_topics, t, link);
     ntopics--;
     if (meta && meta_delete_topic(meta, t->name) != 0) log_error("cannot record the deletion of %s in metadata", t->name);
+    if (cluster_enabled())
+        for (int32_t i = 0; i < t->npartitions; i++)
+            if (t->partitions[i].lead != PL_NONE) flink_send_unlead(&t->partitions[i]);
     if (!forgetting) flink_send_delete(t->name); /* the objects go once, by the broker that deleted it */
     log_info("deleted topic %s", t->name);
     topic_free(t);

@@ -450,7 +450,6 @@ class Cluster:
         e.update({
             "KAFSCALE_ETCD_ENDPOINTS": self.etcd.url,
             "KAFSCALE_LEASE_TTL_SEC": str(self.lease_ttl),
-            "KAFSCALE_FLUSH_INTERVAL_MS": str(self.flush_interval_ms),
             "KAFSCALE_AUTO_CREATE_TOPICS": "false",
             "KAFSCALE_CACHE_BYTES": str(32 << 20),
             "KAFSCALE_CACHED_LINGER_MS": "3000",
@@ -458,6 +457,8 @@ class Cluster:
             "KAFSCALE_SHUTDOWN_TIMEOUT_MS": "20000",
             "KAFSCALE_LOG_LEVEL": "info",
         })
+        if self.flush_interval_ms is not None:   # None: the broker's default
+            e["KAFSCALE_FLUSH_INTERVAL_MS"] = str(self.flush_interval_ms)
         e.update({k: str(v) for k, v in self.extra_env.items()})
         return e
 
