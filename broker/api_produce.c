@@ -33,6 +33,13 @@ static bool produce_check_durable(kreq_t *req, produce_state_t *st) {
                 st->need_end[k] = -1;
                 continue;
             }
+            if (p->generation == st->generation[k] + 1 && st->need_end[k] <= p->prev_gen_hw) {
+                /* Durable before the partition was reset (handed over to
+                 * another broker, say) and not answered yet: it is done. */
+                rp->log_start_offset = -1;
+                st->need_end[k] = -1;
+                continue;
+            }
             if (p->generation != st->generation[k]) {
                 /* Our batches were dropped (see flush_link.c reconcile). */
                 rp->error_code = KERR_NOT_LEADER_OR_FOLLOWER;

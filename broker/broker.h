@@ -129,6 +129,7 @@ const char *kreq_peer(const kreq_t *req);
 typedef struct pchunk {
     uint32_t refs;
     uint32_t cap, len;
+    uint32_t kind;        /* plog.c: PCHUNK_SMALL / PCHUNK_HUGE (pooled); anything else is free()d */
     _Alignas(16) uint8_t data[];
 } pchunk_t;
 void pchunk_keep(pchunk_t *c);
@@ -194,6 +195,7 @@ typedef struct partition {
     size_t nsegs, segs_cap;
     int64_t unflushed_bytes; /* bytes appended but not yet durable */
     uint32_t generation;     /* bumped when unflushed batches are dropped (see flush_link.c) */
+    int64_t prev_gen_hw;     /* the high watermark when the generation was last bumped: what was durable */
     /* Leadership (cluster.c). A single node leads every partition; in a
      * cluster a partition goes NONE -> LOADING (claimed in etcd, the flusher
      * loads its committed end) -> LEADER -> RELEASING (handing it to another
