@@ -167,7 +167,7 @@ def main():
     # load
     prod = RateProducer(c.bootstrap(), topic, args.partitions, args.mb_per_s * 1e6, args.size, args.acks)
     prod.start()
-    time.sleep(min(2.0, args.seconds / 5))        # warm-up, not measured
+    time.sleep(min(3.0, args.seconds / 4))        # warm-up, not measured
     e2, b2, s2, a2, t2 = etcd_sample(c), broker_sample(c), prod.sent, prod.acked, time.monotonic()
     time.sleep(args.seconds)
     e3, b3, s3, a3, t3 = etcd_sample(c), broker_sample(c), prod.sent, prod.acked, time.monotonic()
@@ -188,7 +188,7 @@ def main():
           "%d-byte messages, acks=%s, flush interval %s, lease TTL %d s"
           % (args.brokers, args.partitions, per_broker, args.size, args.acks,
              "%d ms" % args.flush_ms if args.flush_ms else "default", args.ttl))
-    print("load phase: %.1f s, produced %.2f MB/s, acknowledged %.2f MB/s (offered %.2f MB/s); "
+    print("load phase: %.1f s, produced %.2f MB/s, acknowledgements %.2f MB/s (offered %.2f MB/s); "
           "producer errors %d%s" % (secs, offered_mb, acked_mb, args.mb_per_s, prod.errors,
                                     " (first: %s)" % prod.first_error if prod.first_error else ""))
     print("")

@@ -142,6 +142,7 @@ static struct {
     cqueue_t to_thread, to_loop;
     int64_t lease;           /* current lease id (0: none) */
     _Atomic int64_t lease_deadline; /* mono ms until which the lease is certainly alive */
+    _Atomic int releases_pending;   /* handed over on the loop, claim not yet deleted in etcd */
 
     /* cluster thread only */
     pthread_t thr, ka_thr;
@@ -707,6 +708,7 @@ static void *cluster_main(void *arg) {
             if (m->type == M_RELEASED) {
                 delete_claim(m->topic, m->partition, m->rev);
                 release_forget(m->topic, m->partition, m->rev);
+                if (m->flag) atomic_fetch_sub(&C.releases_pending, 1);
             } else if (m->type == M_DRAIN) {
                 C.draining = m->flag;
                 put_registration();
@@ -779,6 +781,8 @@ static void release_finish(partition_t *p) {
     p->leader_id = -1;
     partition_drop_all(p, 0);
     kreq_wake_parked();
+    atomic_fetch_add(&C.releases_pending, 1);
+    m->flag = true; /* counted in releases_pending */
     post_to_thread(m);
 }
 
@@ -905,7 +909,6 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg) {
             if (p->lead != PL_NONE) led++;
         }
     (void)led;
-    metrics_set(M_CLUSTER_BROKERS, C.view_nbrokers);
 }
 
 void cluster_flusher_ready(void) {
@@ -1001,10 +1004,20 @@ bool meta_link_ready(char *why, size_t whysz) {
 }
 
 int cluster_partitions_led(void) {
-    int n = 0;
+    int n = atomic_load(&C.releases_pending); /* handed over, claim not yet deleted */
     for (topic_t *t = topics_first(); t; t = topics_next(t))
         for (int32_t i = 0; i < t->npartitions; i++) n += t->partitions[i].lead != PL_NONE;
     return n;
+}
+
+/* /metrics: the cluster's etcd client (the metadata stores keep their own). */
+static void etcd_collector(void *arg) {
+    if (!C.etcd) return;
+    etcd_stats_t st;
+    etcd_get_stats(C.etcd, &st);
+    metrics_set(M_ETCD_OPS, (double)st.requests, "cluster");
+    metrics_set(M_ETCD_ERRORS, (double)st.errors, "cluster");
+    metrics_set(M_CLUSTER_BROKERS, C.view_nbrokers);
 }
 
 /* ---- start and stop ---- */
@@ -1026,6 +1039,7 @@ int cluster_start(void) {
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_cond_init(&C.cv, &ca);
+    metrics_add_collector(etcd_collector, NULL);
     C.wake_ev = event_new(g_broker.base, -1, EV_PERSIST, wake_cb, NULL);
     C.tick_ev = event_new(g_broker.base, -1, EV_PERSIST, tick_cb, NULL);
     struct timeval tick = {0, 100000};

@@ -253,6 +253,7 @@ static void partition_reset(partition_t *p, int64_t end) {
     g_broker.mem_bytes -= dropped;
     g_broker.unflushed_bytes -= p->unflushed_bytes;
     p->unflushed_bytes = 0;
+    p->prev_gen_hw = l->hw;
     l->hw = l->next_offset = end;
     p->generation++; /* producers waiting on the dropped batches get an error */
     kreq_wake_parked();
@@ -269,6 +270,7 @@ void partition_drop_all(partition_t *p, int64_t new_start) {
     g_broker.mem_bytes -= l->bytes;
     g_broker.unflushed_bytes -= p->unflushed_bytes;
     p->unflushed_bytes = 0;
+    p->prev_gen_hw = l->hw;
     plog_free(l);
     plog_init(l, new_start);
     l->hw = l->next_offset = new_start;
@@ -454,6 +456,9 @@ static void try_connect(void) {
     L.bev = bufferevent_socket_new(g_broker.base, fd, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(L.bev, read_cb, NULL, event_cb, NULL);
     bufferevent_enable(L.bev, EV_READ | EV_WRITE);
+    /* libevent 2.1 writes 16 KiB per write event by default: that capped the
+     * stream of batches to the flusher at one 16 KiB piece per loop turn. */
+    bufferevent_set_max_single_write(L.bev, 4 << 20);
 }
 
 /* ---- supervision ---- */

@@ -400,7 +400,7 @@ static void waiter_start(struct evhttp_request *r, bool json, bool drain, int64_
     w->start_ms = now_ms();
     w->deadline_ms = w->start_ms + timeout_ms;
     w->flushed_bytes = g_broker.unflushed_bytes;
-    w->partitions = (int32_t)np;
+    w->partitions = (int32_t)(cluster_enabled() ? cluster_partitions_led() : (int)np);
     for (topic_t *t = topics_first(); t; t = topics_next(t))
         for (int32_t i = 0; i < t->npartitions && w->nparts < np; i++) {
             wait_part_t *wp = &w->parts[w->nparts++];

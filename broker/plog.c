@@ -10,23 +10,62 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
-#define PCHUNK_SIZE (1u << 20)
-
-/* Freed standard-size chunks are kept for reuse (up to CHUNK_POOL_MAX):
- * fresh memory costs a page fault per 4 KiB, which dominated produce. */
+/* Two standard chunk sizes:
+ *  - small: 1 MiB from malloc, a partition's first chunk (a quiet partition
+ *    costs only the pages it touched);
+ *  - huge: 2 MiB, 2 MiB-aligned from mmap with MADV_HUGEPAGE, every chunk
+ *    after a partition filled one. Touching fresh memory was the largest
+ *    cost of producing (a page fault per 4 KiB, expensive under a
+ *    hypervisor); a transparent huge page is one fault per 2 MiB, and fewer
+ *    TLB misses for the fetches that read it.
+ * Freed chunks of either size are kept for reuse, up to CHUNK_POOL_MAX each;
+ * huge ones beyond that go back to the system (munmap). */
+#define PCHUNK_SMALL_SIZE (1u << 20)
+#define PCHUNK_HUGE_ALLOC (2u << 20)
+#define PCHUNK_HUGE_SIZE ((uint32_t)(PCHUNK_HUGE_ALLOC - sizeof(pchunk_t)))
+#define PCHUNK_SMALL 0x736d6c6cu /* "smll" */
+#define PCHUNK_HUGE 0x68756765u  /* "huge" */
 #define CHUNK_POOL_MAX 64
-static pchunk_t *chunk_pool[CHUNK_POOL_MAX];
-static int chunk_pool_len;
+static pchunk_t *small_pool[CHUNK_POOL_MAX], *huge_pool[CHUNK_POOL_MAX];
+static int small_pool_len, huge_pool_len;
 
-static pchunk_t *pchunk_new(uint32_t cap) {
+static pchunk_t *huge_map(void) {
+    /* Map twice the size and keep the aligned middle. */
+    size_t span = 2 * (size_t)PCHUNK_HUGE_ALLOC;
+    uint8_t *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    uintptr_t a = ((uintptr_t)p + PCHUNK_HUGE_ALLOC - 1) & ~((uintptr_t)PCHUNK_HUGE_ALLOC - 1);
+    size_t head = a - (uintptr_t)p, tail = span - head - PCHUNK_HUGE_ALLOC;
+    if (head) munmap(p, head);
+    if (tail) munmap((uint8_t *)a + PCHUNK_HUGE_ALLOC, tail);
+#ifdef MADV_HUGEPAGE
+    madvise((void *)a, PCHUNK_HUGE_ALLOC, MADV_HUGEPAGE);
+#endif
+    return (pchunk_t *)a;
+}
+
+/* A chunk for at least `need` bytes; `huge` asks for the huge size. */
+static pchunk_t *pchunk_new(uint32_t need, bool huge) {
     pchunk_t *c = NULL;
-    if (cap == PCHUNK_SIZE && chunk_pool_len > 0) c = chunk_pool[--chunk_pool_len];
-    else c = malloc(sizeof *c + cap);
+    uint32_t kind = 0, cap = need;
+    if (huge && need <= PCHUNK_HUGE_SIZE) {
+        c = huge_pool_len > 0 ? huge_pool[--huge_pool_len] : huge_map();
+        kind = PCHUNK_HUGE;
+        cap = PCHUNK_HUGE_SIZE;
+    } else if (need <= PCHUNK_SMALL_SIZE) {
+        c = small_pool_len > 0 ? small_pool[--small_pool_len] : malloc(sizeof *c + PCHUNK_SMALL_SIZE);
+        kind = PCHUNK_SMALL;
+        cap = PCHUNK_SMALL_SIZE;
+    } else {
+        c = malloc(sizeof *c + need);
+    }
     if (!c) return NULL;
     c->refs = 1;
     c->cap = cap;
     c->len = 0;
+    c->kind = kind;
     return c;
 }
 
@@ -36,8 +75,14 @@ void pchunk_release(void *arg) {
     pchunk_t *c = arg;
     KS_ASSERT(c->refs > 0);
     if (--c->refs) return;
-    if (c->cap == PCHUNK_SIZE && chunk_pool_len < CHUNK_POOL_MAX) chunk_pool[chunk_pool_len++] = c;
-    else free(c);
+    if (c->kind == PCHUNK_HUGE) {
+        if (huge_pool_len < CHUNK_POOL_MAX) huge_pool[huge_pool_len++] = c;
+        else munmap(c, PCHUNK_HUGE_ALLOC);
+    } else if (c->kind == PCHUNK_SMALL && small_pool_len < CHUNK_POOL_MAX) {
+        small_pool[small_pool_len++] = c;
+    } else {
+        free(c);
+    }
 }
 
 void plog_init(plog_t *l, int64_t start_offset) {
@@ -73,7 +118,8 @@ int plog_append(plog_t *l, const uint8_t *batch, uint32_t len, int64_t base, int
         l->head = 0;
     }
     if (!l->cur || l->cur->cap - l->cur->len < len) {
-        pchunk_t *c = pchunk_new(len > PCHUNK_SIZE ? len : PCHUNK_SIZE);
+        /* A partition that filled a chunk gets huge ones from now on. */
+        pchunk_t *c = pchunk_new(len, l->cur != NULL);
         if (!c) return -1;
         /* The old current chunk's reference now belongs to its batches; one
          * no batch points into (empty, or all trimmed or dropped) goes now. */
@@ -115,7 +161,7 @@ int32_t plog_read(plog_t *l, int64_t offset, int64_t max_bytes, bool first, kw_t
         if (total + b->len > max_bytes && !(first && total == 0)) break;
         total += b->len;
         end++;
-        if (total >= INT32_MAX - PCHUNK_SIZE) break;
+        if (total >= INT32_MAX - PCHUNK_HUGE_ALLOC) break;
     }
     if (end == i) return 0;
     /* Coalesce neighbours in the same chunk into one piece. */

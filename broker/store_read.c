@@ -517,6 +517,7 @@ static pchunk_t *chunk_alloc(size_t cap) {
     c->refs = 1;
     c->cap = (uint32_t)cap;
     c->len = 0;
+    c->kind = 0; /* plain malloc: pchunk_release() frees it */
     return c;
 }
 

@@ -18,7 +18,8 @@ sharing the etcd and the bucket (issue 6).
     c.dump()                              # log tails of every process
 
 Processes are ours alone and are ended by PID: each broker (SIGTERM, then
-SIGKILL of its process group), the kafscale-flusher and kafscale-cached it
+SIGKILL; brokers run in the test's process group, so a killed test takes
+them along), the kafscale-flusher and kafscale-cached it
 supervises (found through /proc/<pid>/task/*/children and the broker's
 "started kafscale-... (pid N)" log lines, checked by name and by their
 KAFSCALE_DATA_DIR before any signal), etcd and s3rver. A stopped
@@ -210,8 +211,14 @@ class Node:
         self._logf.flush()
         self.exit_status = None
         self.stopped = False
+        # In the test's process group (not a session of its own): whoever
+        # ends the test's group (run_all.py after a timeout, `timeout`, a
+        # terminal's Ctrl-C) ends the brokers too, even when the test had no
+        # chance to run its cleanup. Their flushers follow them
+        # (PDEATHSIG); cached, in a session of its own, exits by itself
+        # (KAFSCALE_CACHED_LINGER_MS) once no broker is connected.
         self.proc = subprocess.Popen([harness.BROKER_BIN], env=self.env(), stdin=subprocess.DEVNULL,
-                                     stdout=self._logf, stderr=self._logf, cwd=self.dir, start_new_session=True)
+                                     stdout=self._logf, stderr=self._logf, cwd=self.dir)
         self.start_mono = time.monotonic()
         return self
 
@@ -234,7 +241,7 @@ class Node:
                 return self.spawn().wait_listening(timeout)
             except RuntimeError as e:
                 last = e
-                harness.log("%s start attempt %d failed: %s" % (self.name, attempt + 1, str(e)[:300]))
+                harness.log("%s start attempt %d failed: %s" % (self.name, attempt + 1, str(e)[-4000:]))
                 if not self.started_once:   # maybe a port was taken meanwhile: pick new ones
                     self.port, self.metrics_port = harness.free_port(), harness.free_port()
                 time.sleep(0.5)
@@ -288,10 +295,9 @@ class Node:
             except subprocess.TimeoutExpired:
                 harness.log("%s pid %d still running %.0fs after signal %d: SIGKILL" % (
                     self.name, self.proc.pid, timeout, sig))
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    _signal(self.proc.pid, signal.SIGKILL)
+                _signal(self.proc.pid, signal.SIGKILL)
+                for p in self.child_pids("flusher"):
+                    _signal(p, signal.SIGKILL)
                 self.proc.wait(timeout=10)
         self.exit_status = self.proc.returncode
         self._close_log()
@@ -1080,3 +1086,32 @@ def list_offsets(node, topic, partitions, timestamp=-1, timeout=5.0):
             off = r.i64()
             out[p] = (err, off)
     return out
+
+
+def main():
+    """unittest.main() for the cluster tests: on failure, the log tails of
+    every broker and etcd, then the failures again (run_all.py shows the
+    last 150 lines of a failing file: the reason must be there). Exits 0
+    only when every test passed and at least one ran."""
+    import sys
+    import unittest
+    ok = False
+    try:
+        prog = unittest.main(exit=False, verbosity=2)
+        res = prog.result
+        ok = res.wasSuccessful() and res.testsRun > 0
+        if not ok:
+            harness.dump_logs(40)
+            etcd_harness.dump_logs(10)
+            sys.stderr.write("\n===== failures (repeated after the logs) =====\n")
+            for test, tb in res.failures + res.errors:
+                sys.stderr.write("--- %s\n%s\n" % (test, tb[-2500:]))
+            if res.testsRun == 0:
+                sys.stderr.write("no test ran\n")
+    except BaseException:
+        harness.dump_logs(40)
+        raise
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    sys.exit(0 if ok else 1)

@@ -284,4 +284,4 @@ class ClusterDrain(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    harness.main()
+    ch.main()
