@@ -1663,6 +1663,9 @@ static void lag_collector(void *arg) {
             for (const goffset_t *o = g->obuckets[b]; o; o = o->next) {
                 if (!offset_live(o)) continue;
                 partition_t *p = partition_find(kstr_c(o->topic), o->partition);
+                /* The end offset is known where the partition is led: in a
+                 * cluster the coordinator reports lag for those only. */
+                if (!p || !partition_serves_reads(p)) continue;
                 metrics_set_group_lag(g->id, o->topic, o->partition, max64(p->log.hw - o->offset, 0));
             }
 }
