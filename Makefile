@@ -104,6 +104,10 @@ $(META_PB_C) $(META_PB_H) &: $(META_PB_SRC)
 $(META_PB_OBJ): $(META_PB_C) $(META_PB_H)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 $(BUILD)/common/meta_pb.o $(UNIT_OBJ) $(TOOLS_SRC:%.c=$(BUILD)/%.o): $(META_PB_H)
+# Any object may include the generated headers: they exist before anything
+# compiles (order-only; the -MMD dependency files track them afterwards).
+$(COMMON_OBJ) $(BROKER_OBJ) $(FLUSHER_OBJ) $(CACHED_OBJ) $(SHM_TOOL_OBJ) $(CTL_OBJ) $(UNIT_OBJ) \
+    $(TOOLS_SRC:%.c=$(BUILD)/%.o): | $(META_PB_H) $(PROTO_H)
 $(BUILD)/libkafscale.a: $(META_PB_OBJ)
 
 # Test tools: one program per test/tools/*.c, linked with the common library.
