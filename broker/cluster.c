@@ -299,7 +299,29 @@ static int join(void) {
     char err[512], key[64];
     snprintf(key, sizeof key, PFX "brokers/%d", C.me);
     etcd_range_result_t r = {0};
-    if (etcd_get(C.etcd, key, &r, err, sizeof err) == ETCD_OK && r.nkvs == 1 && r.kvs[0].lease) {
+    /* Our id registered from another address: an earlier run of ours that
+     * moved (a pod with a new IP) expires within its TTL; a live broker with
+     * the same id keeps renewing it. */
+    for (int64_t waited = 0; waited <= C.ttl_sec + 3; waited++) {
+        if (etcd_get(C.etcd, key, &r, err, sizeof err) != ETCD_OK || r.nkvs != 1 || !r.kvs[0].lease) break;
+        Kafscale__Metadata__BrokerRegistration *reg =
+            kafscale__metadata__broker_registration__unpack(NULL, r.kvs[0].value_len, r.kvs[0].value);
+        bool elsewhere = reg && (reg->port != g_broker.cfg.advertised_port || !reg->host ||
+                                 strcmp(reg->host, g_broker.cfg.advertised_host));
+        if (elsewhere && waited == 0)
+            log_warn("cluster: broker id %d is registered from %s:%d (we are %s:%d): waiting for that lease to "
+                     "expire", C.me, reg->host, reg->port, g_broker.cfg.advertised_host, g_broker.cfg.advertised_port);
+        if (reg) kafscale__metadata__broker_registration__free_unpacked(reg, NULL);
+        if (!elsewhere) break;
+        etcd_range_result_free(&r);
+        if (waited == C.ttl_sec + 3) {
+            log_error("cluster: broker id %d stays registered by a live broker at another address: broker ids "
+                      "must be unique (KAFSCALE_BROKER_ID)", C.me);
+            return -2;
+        }
+        sleep(1);
+    }
+    if (r.nkvs == 1 && r.kvs[0].lease) {
         int64_t old = r.kvs[0].lease;
         pthread_mutex_lock(&C.mu);
         bool ours = old == C.lease;
@@ -1045,8 +1067,9 @@ int cluster_start(void) {
     struct timeval tick = {0, 100000};
     event_add(C.wake_ev, NULL);
     event_add(C.tick_ev, &tick);
-    if (join() != 0) {
-        log_error("cluster: cannot join through etcd at %s", C.ecfg.endpoints[0]);
+    int jrc = join();
+    if (jrc != 0) {
+        if (jrc == -1) log_error("cluster: cannot join through etcd at %s", C.ecfg.endpoints[0]);
         return -1;
     }
     C.w_brokers = watch(PFX "brokers/", true);

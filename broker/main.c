@@ -80,6 +80,9 @@ int main(int argc, char **argv) {
     cluster_configure(); /* before the metadata is opened: etcd or the embedded journals */
     if (topics_load() != 0) return 1;
     if (group_init() != 0) return 1;
+    /* Joins the cluster before any child process starts: a broker that
+     * cannot join exits leaving nothing behind. */
+    if (cluster_start() != 0) return 1;
     if (cache_link_init() != 0) return 1;
     if (store_read_init() != 0) return 1;
     /* Clients are let in once the flusher reported what is committed: before
@@ -87,7 +90,6 @@ int main(int argc, char **argv) {
      * previous flusher was still committing. */
     flink_on_first_ready(start_listening);
     if (flink_init() != 0) return 1;
-    if (cluster_start() != 0) return 1;
     if (http_init() != 0) return 1; /* /metrics, /healthz, /readyz, control API: before the Kafka port opens */
     struct event *sigint = evsignal_new(g_broker.base, SIGINT, on_signal, NULL);
     struct event *sigterm = evsignal_new(g_broker.base, SIGTERM, on_signal, NULL);
