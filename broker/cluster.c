@@ -47,6 +47,7 @@ void partition_drop_all(partition_t *p, int64_t new_start);
 void partition_drop_unflushed(partition_t *p);
 /* topics.c */
 void topics_apply_snapshot(const meta_topic_t *topics, int n);
+int64_t topics_snapshot_revision(void);
 
 static int64_t mono_ms(void) {
     struct timespec ts;
@@ -79,6 +80,8 @@ typedef struct cmsg {
     int nleaders;
     meta_topic_t *topics; /* NULL: unchanged */
     int ntopics;
+    int64_t snap_rev;     /* the snapshot's mod revision */
+    int64_t lease;        /* our lease when the view was read */
     struct cmsg *next;
 } cmsg_t;
 
@@ -664,6 +667,8 @@ static void resync(void) {
     v->nleaders = nleaders;
     v->topics = topics;
     v->ntopics = ntopics;
+    v->snap_rev = C.snap_mod_rev;
+    v->lease = C.lease;
     post_to_loop(v);
 
     bool registered = false;
@@ -844,7 +849,10 @@ static void lose_all(const char *why) {
 }
 
 static void apply_view(cmsg_t *m) {
-    if (m->topics) topics_apply_snapshot(m->topics, m->ntopics);
+    /* A snapshot read before our own latest change to it (CreateTopics
+     * here, say) would undo that change locally: the watch brings a newer one. */
+    if (m->topics && m->snap_rev >= topics_snapshot_revision()) topics_apply_snapshot(m->topics, m->ntopics);
+    else if (m->topics) kick_thread();
     free(C.view_brokers);
     C.view_brokers = m->brokers;
     C.view_nbrokers = m->nbrokers;
@@ -855,6 +863,17 @@ static void apply_view(cmsg_t *m) {
     for (int i = 0; i < m->nleaders; i++) {
         const cleader_t *l = &m->leaders[i];
         partition_t *p = partition_find(kstr_c(l->topic), l->partition);
+        if (p && p->lead == PL_NONE && l->broker_id == C.me && l->lease == m->lease && m->lease) {
+            /* etcd says we lead it but we do not (our state of it was lost,
+             * e.g. the topic was briefly forgotten): give the claim back so
+             * it is claimed afresh. Deleting it twice is harmless. */
+            cmsg_t *r = cmsg_new(M_RELEASED);
+            memcpy(r->topic, l->topic, sizeof r->topic);
+            r->partition = l->partition;
+            r->rev = l->mod_rev;
+            post_to_thread(r);
+            continue;
+        }
         if (!p || p->lead != PL_NONE) continue;
         /* A leader whose registration is gone is about to lose its lease. */
         if (cluster_broker_find(l->broker_id)) p->leader_id = l->broker_id;

@@ -343,6 +343,9 @@ topic_t *topic_auto_create(kstr_t name, int16_t *err) {
     return *err ? NULL : t;
 }
 
+/* Cluster: the revision of our own last change to the topic snapshot. */
+int64_t topics_snapshot_revision(void) { return meta ? meta_snapshot_revision(meta) : 0; }
+
 /* Cluster: the topic snapshot in etcd is the truth (cluster.c reads it when
  * its watch fires). Topics are created, grown, re-configured and forgotten
  * here to match it, without writing back. */

@@ -31,6 +31,11 @@ void meta_close(meta_t *m) {
     m->ops->close(m);
 }
 
+int64_t meta_snapshot_revision(const meta_t *m) {
+    CHECK_META(m);
+    return m->snapshot_rev;
+}
+
 bool meta_is_etcd(const meta_t *m) {
     CHECK_META(m);
     return !strcmp(m->ops->name, "etcd");

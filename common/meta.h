@@ -80,6 +80,10 @@ typedef struct meta_load_cb {
 meta_t *meta_open(const char *data_dir, const char *writer, char *err, size_t errsz);
 void meta_close(meta_t *m);
 bool meta_is_etcd(const meta_t *m);
+/* etcd: the revision at which this handle last wrote the topic snapshot
+ * (meta_put_topic / meta_delete_topic), 0 when it never did. A snapshot read
+ * at an older revision does not show that write yet. */
+int64_t meta_snapshot_revision(const meta_t *m);
 
 /* Replays both journals in order; deleted topics and segments removed by
  * retention are not reported. Returns 0 or -1 (err set). */

@@ -33,6 +33,7 @@ typedef struct meta_ops {
 struct meta {
     uint32_t magic; /* META_MAGIC while open */
     const meta_ops_t *ops;
+    int64_t snapshot_rev; /* etcd: revision of this handle's last snapshot write (0: none) */
 };
 
 typedef struct mg_ops {

@@ -399,6 +399,7 @@ static int topic_txn(metcd_t *m, const meta_topic_t *put, const char *del) {
         for (int i = 0; i < nbv; i++) free(bvals[i]);
         if (st == ETCD_OK) {
             bool ok = tr.succeeded;
+            if (ok && tr.revision > m->base.snapshot_rev) m->base.snapshot_rev = tr.revision;
             etcd_txn_result_free(&tr);
             if (ok) {
                 if (nbv) log_info("metadata: wrote the derived id of %d topic(s) into the snapshot", nbv);
