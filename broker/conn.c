@@ -458,13 +458,18 @@ static bool conn_take_frame(kconn_t *c, size_t size) {
  * READ_BYTES_PER_EVENT at a time. */
 static void conn_dispatch(kconn_t *c) {
     size_t read_bytes = 0;
+    /* A recv() that returned less than it asked for emptied the socket: the
+     * next one would only say EAGAIN (epoll will tell when more came). */
+    bool drained = false;
     for (int n = 0; n < FRAMES_PER_EVENT;) {
         if (c->state != CONN_READING) return;
         if (c->rd_req) { /* a frame's body, straight into its buffer */
             kreq_t *r = c->rd_req;
             if (read_bytes >= READ_BYTES_PER_EVENT) break;
+            if (drained) return;
             ssize_t got = conn_recv(c, r->frame + c->rd_have, c->rd_size - c->rd_have);
             if (got <= 0) return;
+            drained = (size_t)got < c->rd_size - c->rd_have;
             read_bytes += (size_t)got;
             c->rd_have += (size_t)got;
             if (c->rd_have < c->rd_size) continue;
@@ -478,8 +483,10 @@ static void conn_dispatch(kconn_t *c) {
             memmove(c->ibuf, c->ibuf + c->ipos, c->ilen - c->ipos);
             c->ilen -= c->ipos;
             c->ipos = 0;
+            if (drained) return;
             ssize_t got = conn_recv(c, c->ibuf + c->ilen, IBUF_SIZE - c->ilen);
             if (got <= 0) return;
+            drained = (size_t)got < IBUF_SIZE - c->ilen;
             read_bytes += (size_t)got;
             c->ilen += (size_t)got;
             continue;
@@ -512,8 +519,10 @@ static void conn_dispatch(kconn_t *c) {
             memmove(c->ibuf, c->ibuf + c->ipos, c->ilen - c->ipos);
             c->ilen -= c->ipos;
             c->ipos = 0;
+            if (drained) return;
             ssize_t got = conn_recv(c, c->ibuf + c->ilen, IBUF_SIZE - c->ilen);
             if (got <= 0) return;
+            drained = (size_t)got < IBUF_SIZE - c->ilen;
             read_bytes += (size_t)got;
             c->ilen += (size_t)got;
             continue;

@@ -20,15 +20,16 @@
  *    cost of producing (a page fault per 4 KiB, expensive under a
  *    hypervisor); a transparent huge page is one fault per 2 MiB, and fewer
  *    TLB misses for the fetches that read it.
- * Freed chunks of either size are kept for reuse, up to CHUNK_POOL_MAX each;
- * huge ones beyond that go back to the system (munmap). */
+ * Freed chunks are kept for reuse, up to 64 MiB of each size; huge ones
+ * beyond that go back to the system (munmap). */
 #define PCHUNK_SMALL_SIZE (1u << 20)
 #define PCHUNK_HUGE_ALLOC (2u << 20)
 #define PCHUNK_HUGE_SIZE ((uint32_t)(PCHUNK_HUGE_ALLOC - sizeof(pchunk_t)))
 #define PCHUNK_SMALL 0x736d6c6cu /* "smll" */
 #define PCHUNK_HUGE 0x68756765u  /* "huge" */
 #define CHUNK_POOL_MAX 64
-static pchunk_t *small_pool[CHUNK_POOL_MAX], *huge_pool[CHUNK_POOL_MAX];
+#define HUGE_POOL_MAX 32
+static pchunk_t *small_pool[CHUNK_POOL_MAX], *huge_pool[HUGE_POOL_MAX];
 static int small_pool_len, huge_pool_len;
 
 static pchunk_t *huge_map(void) {
@@ -76,7 +77,7 @@ void pchunk_release(void *arg) {
     KS_ASSERT(c->refs > 0);
     if (--c->refs) return;
     if (c->kind == PCHUNK_HUGE) {
-        if (huge_pool_len < CHUNK_POOL_MAX) huge_pool[huge_pool_len++] = c;
+        if (huge_pool_len < HUGE_POOL_MAX) huge_pool[huge_pool_len++] = c;
         else munmap(c, PCHUNK_HUGE_ALLOC);
     } else if (c->kind == PCHUNK_SMALL && small_pool_len < CHUNK_POOL_MAX) {
         small_pool[small_pool_len++] = c;

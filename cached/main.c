@@ -1,4 +1,5 @@
 /* main.c - kafscale-cached's entry point (see cached.c). */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,5 +22,10 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    /* A load's buffer is a whole segment (MiBs): keep freed ones in the
+     * heap for the next load instead of mmap/munmap and fresh pages each
+     * time. */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     return cached_main(supervised);
 }

@@ -148,6 +148,41 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const 
 }
 #endif
 
+/* ---- combining (zlib's crc32_combine, for the CRC-32C polynomial) ---- */
+
+/* a * b modulo the polynomial (reflected bit order). */
+static uint32_t multmodp(uint32_t a, uint32_t b) {
+    uint32_t m = 1u << 31, p = 0;
+    for (;;) {
+        if (a & m) {
+            p ^= b;
+            if ((a & (m - 1)) == 0) break;
+        }
+        m >>= 1;
+        b = b & 1 ? (b >> 1) ^ 0x82F63B78u : b >> 1;
+    }
+    return p;
+}
+
+static uint32_t x2n_table[32]; /* x^(2^n) mod p */
+static pthread_once_t x2n_once = PTHREAD_ONCE_INIT;
+
+static void x2n_init(void) {
+    uint32_t p = 1u << 30; /* x^1 */
+    x2n_table[0] = p;
+    for (int n = 1; n < 32; n++) x2n_table[n] = p = multmodp(p, p);
+}
+
+uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, size_t len_b) {
+    pthread_once(&x2n_once, x2n_init);
+    /* x^(8 * len_b) mod p: appending len_b zero bytes to A. */
+    uint32_t p = 1u << 31; /* x^0 */
+    unsigned k = 3;
+    for (size_t n = len_b; n; n >>= 1, k++)
+        if (n & 1) p = multmodp(x2n_table[k & 31], p);
+    return multmodp(p, crc_a) ^ crc_b;
+}
+
 uint32_t crc32c(uint32_t crc, const void *p, size_t n) {
 #if defined(__x86_64__)
     static int hw = -1;

@@ -146,6 +146,7 @@ bool seg_next_batch(const uint8_t *seg, size_t n, size_t *pos, const uint8_t **b
 /* ---- builder ---- */
 
 #define CHECK_BUILDER(b) KS_ASSERT((b) != NULL && (b)->magic == SEG_BUILDER_MAGIC)
+#define SEG_CRC_FOLD_MIN 4096 /* batches this long get their body CRC from the batch's own */
 
 /* Layout of b->buf: header and footer live on the heap, not in the struct,
  * so that the iovecs handed out stay valid when the builder is moved. */
@@ -231,7 +232,19 @@ int seg_builder_add(seg_builder_t *b, const uint8_t *p, size_t len) {
     if (bi.max_timestamp > b->max_timestamp) b->max_timestamp = bi.max_timestamp;
     b->message_count += bi.record_count;
     b->batch_count++;
-    b->crc = crc32c(b->crc, p, len);
+    /* The body CRC. A v2 batch carries the CRC-32C of its bytes from offset
+     * 21 (attributes) to its end, which the broker checked when it was
+     * produced: for a long batch, combine that with the CRC of its first 21
+     * bytes instead of reading it all once more (it was 15 % of the
+     * flusher's CPU). Should a batch's stored CRC not match its bytes, the
+     * footer CRC then does not match the body and readers refuse the
+     * segment, as they would have refused the batch. */
+    if (len >= SEG_CRC_FOLD_MIN) {
+        uint32_t whole = crc32c_combine(crc32c(0, p, 21), bi.crc, len - 21);
+        b->crc = crc32c_combine(b->crc, whole, len);
+    } else {
+        b->crc = crc32c(b->crc, p, len);
+    }
     b->body_len += len;
     b->iov[b->iov_len++] = (struct iovec){.iov_base = (void *)p, .iov_len = len};
     return SEG_OK;

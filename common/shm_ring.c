@@ -186,7 +186,9 @@ int shm_ring_open(shm_ring_t *r, const char *name, char *err, size_t errsz) {
         }
         return rc;
     }
-    void *p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    /* MAP_POPULATE: map every page now rather than fault each 4 KiB on its
+     * first read (the ring's pages exist: the writer reserved them all). */
+    void *p = mmap(NULL, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
     if (p == MAP_FAILED) {
         snprintf(err, errsz, "mmap shm %s: %s", name, strerror(errno));
         close(fd);
@@ -407,7 +409,11 @@ static void writer_start(shm_ring_t *r) {
 }
 
 static int map_rw(shm_ring_t *r, int fd, uint64_t size, char *err, size_t errsz) {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    /* MAP_POPULATE: the pages are reserved (posix_fallocate) anyway; mapping
+     * them all at once here is far cheaper than a page fault per 4 KiB on
+     * the first publish into each (a quarter of cached's CPU on a cold
+     * read under a hypervisor). */
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
     if (p == MAP_FAILED) {
         snprintf(err, errsz, "mmap: %s", strerror(errno));
         return SHM_ESYS;

@@ -228,21 +228,30 @@ static void lead_logstart_cb(void *arg, const char *topic, int32_t partition, in
     if (start > p->committed_end) p->committed_end = start;
 }
 
-typedef struct lead_orphans { fpart_t *p; char **keys; size_t n, cap; } lead_orphans_t;
+/* Object keys collected from a listing (orphans, a deleted topic's objects). */
+typedef struct key_list { char **keys; size_t n, cap; } key_list_t;
+
+static int key_list_add(key_list_t *l, const char *key) {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        char **nk = realloc(l->keys, cap * sizeof *nk);
+        if (!nk) return 1;
+        l->keys = nk;
+        l->cap = cap;
+    }
+    l->keys[l->n] = strdup(key);
+    if (!l->keys[l->n]) return 1;
+    l->n++;
+    return 0;
+}
+
+typedef struct lead_orphans { fpart_t *p; key_list_t l; } lead_orphans_t;
 
 static int lead_orphan_cb(const char *key, uint64_t size, void *arg) {
     lead_orphans_t *o = arg;
     seg_key_info_t k;
     if (seg_key_parse(key, &k) != SEG_OK || k.base_offset < o->p->committed_end) return 0;
-    if (o->n == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 16;
-        char **nk = realloc(o->keys, cap * sizeof *nk);
-        if (!nk) return 1;
-        o->keys = nk;
-        o->cap = cap;
-    }
-    o->keys[o->n++] = strdup(key);
-    return 0;
+    return key_list_add(&o->l, key);
 }
 
 /* LEAD: the broker claimed p. Load its committed state from etcd, remove
@@ -289,12 +298,12 @@ static void on_lead(kr_t *r) {
     snprintf(prefix, sizeof prefix, "%s/%s/%d/", F.ns, t->name, partition);
     if (objstore_list(F.store, prefix, lead_orphan_cb, &o, err, sizeof err) != OBJ_OK)
         log_warn("%s[%d]: cannot list uncommitted objects: %s", t->name, partition, err);
-    for (size_t i = 0; i < o.n; i++) {
-        if (objstore_delete(F.store, o.keys[i], err, sizeof err) == OBJ_OK)
-            log_info("deleted %s: uploaded by an earlier leader, never committed", o.keys[i]);
-        free(o.keys[i]);
+    for (size_t i = 0; i < o.l.n; i++) {
+        if (objstore_delete(F.store, o.l.keys[i], err, sizeof err) == OBJ_OK)
+            log_info("deleted %s: uploaded by an earlier leader, never committed", o.l.keys[i]);
+        free(o.l.keys[i]);
     }
-    free(o.keys);
+    free(o.l.keys);
     kw_t w;
     kw_init(&w, 128);
     for (size_t i = 0; i < p->nsegs; i++) {
@@ -634,30 +643,17 @@ cleanup:
     F.retry_backoff_ms = failed ? (F.retry_backoff_ms < 2000 ? F.retry_backoff_ms * 2 : 2000) : 100;
 }
 
-static void broker_read_cb(struct bufferevent *bev, void *arg);
+static void broker_read(size_t budget);
+static void broker_read_resume(void);
 
 /* Takes in everything the broker has sent so far, so one cycle carries it. */
-static void drain_broker(void) {
-    if (!F.broker) return;
-    evutil_socket_t fd = bufferevent_getfd(F.broker);
-    struct evbuffer *in = bufferevent_get_input(F.broker);
-    /* libevent keeps a bufferevent's input frozen outside its own read
-     * callback: thaw it for this read, or nothing is read at all. */
-    evbuffer_unfreeze(in, 0);
-    size_t got = 0;
-    while (got < (64u << 20)) {
-        int n = evbuffer_read(in, fd, 4 << 20);
-        if (n <= 0) break;
-        got += (size_t)n;
-    }
-    evbuffer_freeze(in, 0);
-    broker_read_cb(F.broker, NULL);
-}
+static void drain_broker(void) { broker_read(64u << 20); }
 
 static void cycle_cb(evutil_socket_t fd, short what, void *arg) {
     F.cycle_scheduled = false;
     drain_broker();
     flusher_cycle();
+    broker_read_resume();
 }
 
 static void schedule_cycle(int64_t delay_ms) {
@@ -809,52 +805,109 @@ static void on_frame(uint8_t type, kr_t *r) {
     }
 }
 
-static void broker_read_cb(struct bufferevent *bev, void *arg) {
-    struct evbuffer *in = bufferevent_get_input(bev);
-    for (;;) {
-        uint8_t szb[4];
-        if (evbuffer_copyout(in, szb, 4) < 4) return;
-        uint32_t len = kbe32(szb);
-        if (len < 1 || len > FPROTO_MAX_FRAME) {
-            log_error("bad frame length %u from broker; dropping the connection", len);
-            bufferevent_free(bev);
-            F.broker = NULL;
+/* Input from the broker is read with recv() into one linear buffer and
+ * frames are handled in place: libevent 2.1 reads a bufferevent 4 KiB per
+ * readv (plus an ioctl each) into malloc'd pieces and copies every ~1 MiB
+ * APPEND once more to make it contiguous. F.broker only writes. */
+#define BIN_MIN_CAP (4u << 20)
+/* Reading stops while this much is pending (until a cycle took it): what is
+ * not durable yet stays in the broker, which holds it anyway, rather than
+ * twice in memory. */
+#define BIN_PENDING_MAX (32u << 20)
+static struct {
+    struct event *ev;          /* EV_READ | EV_PERSIST on the broker's socket */
+    bool paused;               /* ev deleted: BIN_PENDING_MAX reached */
+    uint8_t *buf;              /* unhandled bytes are [pos, len) */
+    size_t pos, len, cap;
+} BIN;
+
+static void broker_drop(const char *why) {
+    if (why) log_warn("%s", why);
+    if (BIN.ev) event_free(BIN.ev);
+    BIN.ev = NULL;
+    BIN.paused = false;
+    BIN.pos = BIN.len = 0;
+    if (F.broker) bufferevent_free(F.broker); /* closes the socket */
+    F.broker = NULL;
+}
+
+/* Reads what the broker sent (up to about `budget` bytes) and handles every
+ * whole frame. */
+static void broker_read(size_t budget) {
+    size_t got = 0;
+    while (F.broker) {
+        /* Whole frames first. */
+        size_t need = 4;
+        while (BIN.len - BIN.pos >= 4) {
+            uint32_t flen = kbe32(BIN.buf + BIN.pos);
+            if (flen < 1 || flen > FPROTO_MAX_FRAME) {
+                log_error("bad frame length %u from broker; dropping the connection", flen);
+                broker_drop(NULL);
+                return;
+            }
+            if (BIN.len - BIN.pos < 4 + (size_t)flen) {
+                need = 4 + (size_t)flen;
+                break;
+            }
+            uint8_t *frame = BIN.buf + BIN.pos + 4;
+            BIN.pos += 4 + (size_t)flen;
+            kr_t r = kr_init(frame + 1, flen - 1);
+            on_frame(frame[0], &r);
+            if (!F.broker) return;
+        }
+        if (got >= budget) return;
+        if (F.pending_bytes >= BIN_PENDING_MAX && !F.stopping) {
+            if (!BIN.paused) event_del(BIN.ev);
+            BIN.paused = true;
             return;
         }
-        if (evbuffer_get_length(in) < 4 + (size_t)len) {
-            bufferevent_setwatermark(bev, EV_READ, 4 + (size_t)len, 0);
+        /* Room for the frame in progress and a good gulp after it. */
+        if (BIN.pos == BIN.len) BIN.pos = BIN.len = 0;
+        if (BIN.pos && (BIN.cap - BIN.len < (64u << 10) || BIN.pos + need > BIN.cap)) {
+            memmove(BIN.buf, BIN.buf + BIN.pos, BIN.len - BIN.pos);
+            BIN.len -= BIN.pos;
+            BIN.pos = 0;
+        }
+        if (need > BIN.cap || !BIN.buf) {
+            size_t cap = need > BIN_MIN_CAP ? need : BIN_MIN_CAP;
+            uint8_t *nb = realloc(BIN.buf, cap);
+            if (!nb) { broker_drop("out of memory reading from the broker; dropping the connection"); return; }
+            BIN.buf = nb;
+            BIN.cap = cap;
+        }
+        ssize_t n = recv(bufferevent_getfd(F.broker), BIN.buf + BIN.len, BIN.cap - BIN.len, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n <= 0) {
+            broker_drop("broker disconnected");
             return;
         }
-        bufferevent_setwatermark(bev, EV_READ, 0, 0);
-        evbuffer_drain(in, 4);
-        /* Frames are processed in place when contiguous, copied otherwise. */
-        uint8_t *frame = evbuffer_pullup(in, len);
-        if (!frame) return;
-        kr_t r = kr_init(frame + 1, len - 1);
-        on_frame(frame[0], &r);
-        evbuffer_drain(in, len);
+        BIN.len += (size_t)n;
+        got += (size_t)n;
     }
+}
+
+static void broker_in_cb(evutil_socket_t fd, short what, void *arg) { broker_read(16u << 20); }
+
+/* After a cycle: read again if BIN_PENDING_MAX had stopped us. */
+static void broker_read_resume(void) {
+    if (!BIN.paused || !BIN.ev) return;
+    BIN.paused = false;
+    event_add(BIN.ev, NULL);
+    broker_read(16u << 20);
 }
 
 static void broker_event_cb(struct bufferevent *bev, short what, void *arg) {
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        log_warn("broker disconnected");
-        bufferevent_free(bev);
-        if (F.broker == bev) F.broker = NULL;
-    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) broker_drop("broker disconnected");
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg) {
-    if (F.broker) {
-        log_warn("a second broker connected; replacing the first");
-        bufferevent_free(F.broker);
-        F.broker = NULL;
-    }
+    if (F.broker) broker_drop("a second broker connected; replacing the first");
     F.broker = bufferevent_socket_new(F.base, fd, BEV_OPT_CLOSE_ON_FREE);
-    bufferevent_setcb(F.broker, broker_read_cb, NULL, broker_event_cb, NULL);
-    bufferevent_enable(F.broker, EV_READ | EV_WRITE);
-    /* Read what the broker sends in large gulps: a cycle takes all of it. */
-    bufferevent_set_max_single_read(F.broker, 4 << 20);
+    bufferevent_setcb(F.broker, NULL, NULL, broker_event_cb, NULL);
+    bufferevent_enable(F.broker, EV_WRITE);
+    BIN.ev = event_new(F.base, fd, EV_READ | EV_PERSIST, broker_in_cb, NULL);
+    event_add(BIN.ev, NULL);
     send_ready();
     if (!F.store_healthy) {
         F.store_healthy = true; /* so that the next call sends the state */
@@ -1019,7 +1072,7 @@ static bool is_committed(const seg_key_info_t *k) {
     return false;
 }
 
-typedef struct orphan_list { char **keys; size_t n, cap; } orphan_list_t;
+typedef key_list_t orphan_list_t;
 
 static int orphan_cb(const char *key, uint64_t size, void *arg) {
     orphan_list_t *o = arg;
@@ -1027,15 +1080,7 @@ static int orphan_cb(const char *key, uint64_t size, void *arg) {
     if (seg_key_parse(key, &k) != SEG_OK) return 0;
     if (k.ns_len != strlen(F.ns) || memcmp(k.ns, F.ns, k.ns_len)) return 0;
     if (is_committed(&k)) return 0;
-    if (o->n == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 64;
-        char **nk = realloc(o->keys, cap * sizeof *nk);
-        if (!nk) return 1;
-        o->keys = nk;
-        o->cap = cap;
-    }
-    o->keys[o->n++] = strdup(key);
-    return 0;
+    return key_list_add(o, key);
 }
 
 static void delete_orphans(void) {
@@ -1053,20 +1098,9 @@ static void delete_orphans(void) {
     free(o.keys);
 }
 
-typedef struct del_list { char **keys; size_t n, cap; } del_list_t;
+typedef key_list_t del_list_t;
 
-static int collect_cb(const char *key, uint64_t size, void *arg) {
-    del_list_t *d = arg;
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 64;
-        char **nk = realloc(d->keys, cap * sizeof *nk);
-        if (!nk) return 1;
-        d->keys = nk;
-        d->cap = cap;
-    }
-    d->keys[d->n++] = strdup(key);
-    return 0;
-}
+static int collect_cb(const char *key, uint64_t size, void *arg) { return key_list_add(arg, key); }
 
 static void delete_topic_objects(const char *topic) {
     del_list_t d = {0};
@@ -1197,7 +1231,8 @@ int flusher_main(void) {
 
     evconnlistener_free(l);
     unlink(sock);
-    if (F.broker) bufferevent_free(F.broker);
+    broker_drop(NULL);
+    free(BIN.buf);
     event_free(ret_ev);
     event_free(stats_ev);
     event_free(sigint);

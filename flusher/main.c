@@ -1,4 +1,5 @@
 /* main.c - kafscale-flusher's entry point (see flusher.c). */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,5 +12,11 @@ int main(int argc, char **argv) {
                "Settings come from KAFSCALE_* environment variables; see README.md.\n");
         return 0;
     }
+    /* Each APPEND frame of ~1 MiB is made contiguous (evbuffer_pullup) in a
+     * fresh allocation: with glibc's defaults that memory was mmap'd or the
+     * heap top trimmed after every frame, and touched anew (a page fault per
+     * 4 KiB was a fifth of the flusher's CPU). Keep freed memory instead. */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
     return flusher_main();
 }

@@ -48,6 +48,40 @@ START_TEST(crc32c_can_be_continued) {
 }
 END_TEST
 
+START_TEST(crc32c_combine_joins_two_crcs) {
+    enum { MAX = 100000 };
+    uint8_t *buf = malloc(MAX);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < MAX; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        buf[i] = (uint8_t)(x >> 56);
+    }
+    static const size_t cuts[] = {0, 1, 7, 21, 255, 4096, 30001, MAX};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        size_t a = cuts[i];
+        uint32_t whole = crc32c_sw(0, buf, MAX);
+        ck_assert_uint_eq(crc32c_combine(crc32c(0, buf, a), crc32c(0, buf + a, MAX - a), MAX - a), whole);
+    }
+    free(buf);
+}
+END_TEST
+
+START_TEST(crc32c_hardware_and_table_agree_on_long_buffers) {
+    /* Long buffers take three interleaved streams (8 KiB and 256-byte blocks). */
+    enum { MAX = 3 * 8192 * 2 + 3 * 256 + 100 };
+    uint8_t *buf = malloc(MAX + 8);
+    uint64_t x = 0x12345678u;
+    for (size_t i = 0; i < MAX + 8; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        buf[i] = (uint8_t)(x >> 56);
+    }
+    for (size_t align = 0; align < 8; align += 3)
+        for (size_t len = 700; len <= MAX; len += 997)
+            ck_assert_uint_eq(crc32c(7, buf + align, len), crc32c_sw(7, buf + align, len));
+    free(buf);
+}
+END_TEST
+
 START_TEST(crc32c_hardware_and_table_agree_on_every_length_and_alignment) {
     enum { MAX = 1100 };
     uint8_t *buf = malloc(MAX + 8);
@@ -391,6 +425,8 @@ Suite *batch_suite(void) {
     tcase_add_test(tc, crc32c_known_vectors);
     tcase_add_test(tc, crc32c_can_be_continued);
     tcase_add_test(tc, crc32c_hardware_and_table_agree_on_every_length_and_alignment);
+    tcase_add_test(tc, crc32c_hardware_and_table_agree_on_long_buffers);
+    tcase_add_test(tc, crc32c_combine_joins_two_crcs);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("valid");

@@ -808,11 +808,41 @@ START_TEST(every_error_has_a_message) {
 }
 END_TEST
 
+/* Batches of 4 KiB and more get their part of the body CRC from the CRC
+ * they carry (seg_builder_add): the footer must still be the CRC of the
+ * body's bytes, and a long batch whose own CRC is wrong must make a segment
+ * that readers refuse. */
+START_TEST(long_batches_body_crc_is_the_crc_of_the_bytes) {
+    static const int counts[] = {3, 700, 1, 1500, 2};
+    batches_t bs;
+    batches_make(&bs, 50, counts, 5);
+    ck_assert_uint_ge(bs.len[1], 4096);
+    ck_assert_uint_ge(bs.len[3], 4096);
+    size_t n, idx_n;
+    uint8_t *idx;
+    uint8_t *seg = build(&bs, 0, 1, &n, &idx, &idx_n, NULL);
+    uint32_t want = crc32c_sw(0, seg + SEG_HEADER_SIZE, n - SEG_HEADER_SIZE - SEG_FOOTER_SIZE);
+    ck_assert_uint_eq(kbe32(seg + n - SEG_FOOTER_SIZE), want);
+    seg_info_t si;
+    ck_assert_int_eq(parse_copy(seg, n, &si), SEG_OK);
+    free(seg);
+    free(idx);
+
+    bs.p[3][200] ^= 0x5a; /* a byte changed after the batch's CRC was made */
+    seg = build(&bs, 0, 1, &n, &idx, &idx_n, NULL);
+    ck_assert_int_eq(parse_copy(seg, n, &si), SEG_ECRC);
+    free(seg);
+    free(idx);
+    batches_free(&bs);
+}
+END_TEST
+
 Suite *segment_suite(void) {
     Suite *s = suite_create("segment");
     TCase *tc = tcase_create("format");
     tcase_add_test(tc, header_and_footer_bytes_are_the_documented_layout);
     tcase_add_test(tc, segment_of_real_batches_round_trips);
+    tcase_add_test(tc, long_batches_body_crc_is_the_crc_of_the_bytes);
     tcase_add_test(tc, one_batch_segment_and_interval_one_and_default);
     tcase_add_test(tc, builder_is_reused_without_allocating_and_refuses_bad_input);
     tcase_add_test(tc, finished_builder_can_be_moved);
