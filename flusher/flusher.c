@@ -6,13 +6,22 @@
  * that partition's pending buffer. A flush cycle starts when the flush
  * interval has passed since the oldest pending byte, when a partition holds
  * KAFSCALE_SEGMENT_BYTES, or at once when the broker says producers are
- * waiting (FLUSH). A cycle builds one segment per partition (more when a
- * partition holds more than a segment's worth), uploads every .kfs and .index
- * of the cycle in parallel (objstore_run), commits all segments that were
- * uploaded in ONE metadata record, and only then reports DURABLE to the
- * broker. The loop blocks while a cycle uploads: meanwhile the socket and the
- * broker's own unflushed bound hold back what arrives, and the next cycle
- * takes all of it (group commit).
+ * waiting (FLUSH). A cycle moves each dirty partition's pending buffer out
+ * (it becomes the partition's in-flight buffer, fbuf; the partition goes on
+ * with its spare, so later APPENDs never move memory an upload points into),
+ * builds one segment per partition there (more when a partition holds more
+ * than a segment's worth) and hands every .kfs and .index of the cycle to ONE
+ * upload thread (objstore_run, in parallel). The loop keeps reading the
+ * broker meanwhile. When the worker is done (eventfd) the loop commits all
+ * segments that were uploaded in ONE metadata record and only then reports
+ * DURABLE; committed bytes are dropped, the rest of a failed upload goes back
+ * in front of what arrived since (retry with backoff), and the in-flight
+ * buffer becomes the spare again. At most one cycle is in flight: one asked
+ * for meanwhile (FLUSH, a full segment, the interval) starts when it
+ * completes and takes everything that arrived (group commit). A partition
+ * that stops being ours while it uploads (UNLEAD, LEAD, a fenced commit)
+ * bumps its gen: its in-flight segments are neither committed nor kept. LEAD
+ * and DELTOPIC of a partition in flight, and SIGTERM, wait for the cycle.
  *
  * A restarted flusher replays the metadata journals: batches the broker sends
  * again below a partition's committed end are dropped and reported durable.
@@ -24,10 +33,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -114,6 +125,7 @@ static ftopic_t *topic_ensure(const char *name, size_t n, int32_t np) {
 
 static void part_free(fpart_t *p) {
     free(p->buf);
+    free(p->fbuf);
     free(p->segs);
     memset(p, 0, sizeof *p);
 }
@@ -180,12 +192,15 @@ static bool broker_died(void) { return F.cluster && F.parent > 1 && getppid() !=
 
 static int64_t mono_ms_f(void) { return now_us_f() / 1000; }
 
-/* Forgets what is pending for p (it is not ours: nobody may commit it). */
+/* Forgets what is pending for p (it is not ours: nobody may commit it),
+ * and what a cycle in flight uploads for it (gen: dropped when it completes). */
 static void part_drop_pending(fpart_t *p) {
     F.pending_bytes -= p->len < F.pending_bytes ? p->len : F.pending_bytes;
     p->len = 0;
-    p->committed_bytes_pos = 0;
+    p->gen++;
 }
+
+static void cycle_wait(void);
 
 static void part_unlead(fpart_t *p) {
     p->fence_rev = 0;
@@ -267,6 +282,9 @@ static void on_lead(kr_t *r) {
     if (!t) return;
     fpart_t *p = &t->parts[partition];
     part_drop_pending(p);
+    /* An upload in flight for it must land before the orphan listing below
+     * (it is dropped uncommitted: gen changed). */
+    if (p->inflight) cycle_wait();
     p->leader_epoch = epoch;
     p->nsegs = 0;
     p->committed_end = p->log_start = 0;
@@ -425,6 +443,7 @@ out:
 /* ---- the flush cycle ---- */
 
 static void schedule_cycle(int64_t delay_ms);
+static void broker_read_resume(void);
 
 static void mark_dirty(fpart_t *p) {
     if (!p->dirty) {
@@ -434,10 +453,23 @@ static void mark_dirty(fpart_t *p) {
     }
 }
 
+/* A partition whose pending bytes the cycle in flight moved to its fbuf.
+ * Named by topic and index: a topic that grows (CreatePartitions) moves its
+ * partitions while the upload runs; topics themselves stay put (DELTOPIC
+ * waits for the cycle). */
+typedef struct cycle_part {
+    ftopic_t *topic;
+    int32_t idx;
+    uint64_t gen;               /* p->gen at the move: changed = not ours any more */
+    size_t done_to;             /* bytes of fbuf committed */
+} cycle_part_t;
+
+static fpart_t *cp_part(const cycle_part_t *c) { return &c->topic->parts[c->idx]; }
+
 /* Upload job for one segment. */
 typedef struct seg_job {
-    fpart_t *part;
-    size_t body_from, body_to;  /* byte range of p->buf in this segment */
+    size_t cp;                  /* F.cparts[cp]: the partition */
+    size_t body_from, body_to;  /* byte range of the partition's fbuf in this segment */
     seg_builder_t b;
     seg_result_t res;
     meta_segment_t meta;
@@ -445,6 +477,47 @@ typedef struct seg_job {
     struct iovec idx_iov;
     bool ok;
 } seg_job_t;
+
+/* The upload worker: runs one cycle's objstore_run at a time on F.store
+ * (objstore.h: safe to share between threads) and pokes an eventfd when it
+ * is done; the loop does everything else. */
+static struct {
+    pthread_t thr;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool started, go, done, quit;
+    objstore_op_t *ops;
+    int n;
+    int failed;
+    int64_t up_us;
+    int efd;
+    struct event *ev;
+} W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .efd = -1};
+
+static void *upload_worker(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&W.mu);
+    for (;;) {
+        while (!W.go && !W.quit) pthread_cond_wait(&W.cv, &W.mu);
+        if (!W.go) break;
+        W.go = false;
+        objstore_op_t *ops = W.ops;
+        int n = W.n;
+        pthread_mutex_unlock(&W.mu);
+        int64_t t = now_us_f();
+        int failed = objstore_run(F.store, ops, n);
+        t = now_us_f() - t;
+        pthread_mutex_lock(&W.mu);
+        W.failed = failed;
+        W.up_us = t;
+        W.done = true;
+        pthread_cond_broadcast(&W.cv);
+        uint64_t one = 1;
+        if (write(W.efd, &one, sizeof one) < 0 && errno != EAGAIN) { /* the loop also waits on cv */ }
+    }
+    pthread_mutex_unlock(&W.mu);
+    return NULL;
+}
 
 static void commit_buf_ensure(size_t n) {
     if (n <= F.commit_cap) return;
@@ -456,7 +529,60 @@ static void commit_buf_ensure(size_t n) {
     F.commit_cap = cap;
 }
 
+static void cparts_ensure(size_t n) {
+    if (n <= F.cparts_cap) return;
+    size_t cap = F.cparts_cap ? F.cparts_cap * 2 : 64;
+    while (cap < n) cap *= 2;
+    cycle_part_t *c = realloc(F.cparts, cap * sizeof *c);
+    if (!c) abort();
+    F.cparts = c;
+    F.cparts_cap = cap;
+}
+
+/* Puts bytes of a failed upload back in front of what p received since. */
+static void part_give_back(fpart_t *p, size_t from) {
+    size_t n = p->flen - from;
+    if (!p->len) {
+        /* Nothing arrived meanwhile: the in-flight buffer becomes the pending one. */
+        memmove(p->fbuf, p->fbuf + from, n);
+        uint8_t *b = p->buf;
+        size_t c = p->cap;
+        p->buf = p->fbuf;
+        p->cap = p->fcap;
+        p->fbuf = b;
+        p->fcap = c;
+        p->len = n;
+    } else {
+        if (p->len + n > p->cap) {
+            size_t cap = p->cap ? p->cap : 64 * 1024;
+            while (cap < p->len + n) cap *= 2;
+            uint8_t *nb = realloc(p->buf, cap);
+            if (!nb) {
+                log_error("%s[%d]: out of memory keeping %zu byte(s) of a failed upload: dropped", p->topic->name,
+                          p->partition, n);
+                return;
+            }
+            p->buf = nb;
+            p->cap = cap;
+        }
+        memmove(p->buf + n, p->buf, p->len);
+        memcpy(p->buf, p->fbuf + from, n);
+        p->len += n;
+    }
+    F.pending_bytes += n;
+    mark_dirty(p);
+}
+
+static void cycle_finish(void);
+
+/* Starts a cycle: moves every dirty partition's pending bytes to its fbuf,
+ * cuts segments there and hands the uploads to the worker. At most one cycle
+ * is in flight; asked while one is, the next starts when it completes. */
 void flusher_cycle(void) {
+    if (F.in_flight) {
+        F.cycle_wanted = true;
+        return;
+    }
     if (!F.dirty) return;
     if (F.cluster && mono_ms_f() + 1000 > F.lease_deadline) {
         /* The broker's lease may lapse before an upload lands: a new leader
@@ -471,13 +597,26 @@ void flusher_cycle(void) {
         return;
     }
     int64_t t0 = now_ms_f(), t0_us = now_us_f();
-    /* 1. Cut segments at batch boundaries. */
-    size_t njobs = 0;
+    /* 1. Move the pending bytes out (later APPENDs never move memory the
+     * upload points into) and cut segments at batch boundaries. */
+    size_t njobs = 0, ncp = 0;
     for (fpart_t *p = F.dirty; p; p = p->dirty_next) {
         if (F.cluster && !p->fence_rev) part_drop_pending(p);
         if (!p->len) continue;
+        uint8_t *b = p->fbuf;
+        size_t c = p->fcap;
+        p->fbuf = p->buf;
+        p->fcap = p->cap;
+        p->flen = p->len;
+        p->buf = b;
+        p->cap = c;
+        p->len = 0;
+        p->inflight = true;
+        F.inflight_bytes += p->flen;
+        cparts_ensure(ncp + 1);
+        F.cparts[ncp] = (cycle_part_t){.topic = p->topic, .idx = p->partition, .gen = p->gen, .done_to = 0};
         size_t pos = 0;
-        while (pos < p->len) {
+        while (pos < p->flen) {
             if (njobs == F.jobs_cap) {
                 size_t cap = F.jobs_cap ? F.jobs_cap * 2 : 64;
                 seg_job_t *nj = realloc(F.jobs, cap * sizeof *nj);
@@ -489,25 +628,27 @@ void flusher_cycle(void) {
             }
             seg_job_t *j = &F.jobs[njobs];
             seg_builder_reset(&j->b);
-            j->part = p;
+            j->cp = ncp;
             j->body_from = pos;
             j->ok = false;
             int64_t limit = p->topic->segment_bytes > 0 ? p->topic->segment_bytes : F.segment_bytes;
-            while (pos < p->len) {
+            while (pos < p->flen) {
                 batch_info_t bi;
-                if (batch_parse(p->buf + pos, p->len - pos, &bi) != BATCH_OK) {
+                if (batch_parse(p->fbuf + pos, p->flen - pos, &bi) != BATCH_OK) {
                     /* The broker validated every batch: this is a bug. */
                     log_error("%s[%d]: bad batch at pending byte %zu; dropping the rest", p->topic->name,
                               p->partition, pos);
-                    p->len = pos;
+                    F.inflight_bytes -= p->flen - pos;
+                    p->flen = pos;
                     break;
                 }
                 if (j->b.batch_count > 0 && (int64_t)(seg_builder_size(&j->b) + (uint64_t)bi.length) > limit) break;
-                int rc = seg_builder_add(&j->b, p->buf + pos, (size_t)bi.length);
+                int rc = seg_builder_add(&j->b, p->fbuf + pos, (size_t)bi.length);
                 if (rc) {
                     if (j->b.batch_count > 0) break; /* e.g. too big: next segment */
                     log_error("%s[%d]: cannot add batch: %s", p->topic->name, p->partition, seg_strerror(rc));
-                    p->len = pos;
+                    F.inflight_bytes -= p->flen - pos;
+                    p->flen = pos;
                     break;
                 }
                 pos += (size_t)bi.length;
@@ -525,16 +666,33 @@ void flusher_cycle(void) {
             memcpy(j->meta.topic_id, p->topic->id, 16);
             njobs++;
         }
+        ncp++;
     }
-    int failed = 0;
-    if (!njobs) goto cleanup;
+    /* Every pending byte moved: later APPENDs make their partitions dirty again. */
+    for (fpart_t *p = F.dirty, *next; p; p = next) {
+        next = p->dirty_next;
+        p->dirty = false;
+        p->dirty_next = NULL;
+    }
+    F.dirty = NULL;
+    F.pending_bytes = 0;
+    F.njobs = njobs;
+    F.ncparts = ncp;
+    F.cycle_t0 = t0;
+    F.cycle_t0_us = t0_us;
+    if (!ncp) return;
+    F.in_flight = true;
 
-    /* 2. Upload all .kfs and .index objects of the cycle in parallel. */
-    if (F.ops_cap < 2 * njobs) {
+    /* 2. Upload all .kfs and .index objects of the cycle in parallel, on the
+     * worker: the loop keeps reading the broker meanwhile. */
+    if (njobs && F.ops_cap < 2 * njobs) {
         free(F.ops);
         F.ops_cap = 2 * njobs;
         F.ops = calloc(F.ops_cap, sizeof *F.ops);
-        if (!F.ops) { F.ops_cap = 0; failed = 1; goto cleanup; }
+        if (!F.ops) {
+            F.ops_cap = 0;
+            F.njobs = njobs = 0; /* everything goes back to pending */
+        }
     }
     for (size_t i = 0; i < njobs; i++) {
         seg_job_t *j = &F.jobs[i];
@@ -542,20 +700,64 @@ void flusher_cycle(void) {
         F.ops[2 * i] = (objstore_op_t){.kind = OBJ_PUT, .key = j->kfs_key, .iov = j->res.iov, .iovcnt = j->res.iovcnt};
         F.ops[2 * i + 1] = (objstore_op_t){.kind = OBJ_PUT, .key = j->idx_key, .iov = &j->idx_iov, .iovcnt = 1};
     }
+    pthread_mutex_lock(&W.mu);
+    W.done = false;
+    if (njobs && W.started) {
+        W.ops = F.ops;
+        W.n = (int)(2 * njobs);
+        W.go = true;
+        pthread_cond_broadcast(&W.cv);
+        pthread_mutex_unlock(&W.mu);
+        return;
+    }
+    pthread_mutex_unlock(&W.mu);
+    /* No worker (or nothing to upload): the same, in line. */
     int64_t up0 = now_us_f();
-    failed = objstore_run(F.store, F.ops, (int)(2 * njobs));
-    double up_s = (double)(now_us_f() - up0) / 1e6;
-    metric_series_t *put_lat = metrics_series(M_OBJ_SECONDS, (const char *const[]){"flusher", "put"}, 2);
-    for (size_t i = 0; i < 2 * njobs; i++) metrics_series_observe(put_lat, up_s);
+    int failed = njobs ? objstore_run(F.store, F.ops, (int)(2 * njobs)) : 0;
+    pthread_mutex_lock(&W.mu);
+    W.failed = failed;
+    W.up_us = now_us_f() - up0;
+    W.done = true;
+    pthread_mutex_unlock(&W.mu);
+    cycle_finish();
+}
+
+/* Blocks until the cycle in flight (if any) uploaded, then completes it. */
+static void cycle_wait(void) {
+    if (!F.in_flight) return;
+    pthread_mutex_lock(&W.mu);
+    while (!W.done) pthread_cond_wait(&W.cv, &W.mu);
+    pthread_mutex_unlock(&W.mu);
+    cycle_finish();
+}
+
+/* The worker finished the cycle's uploads: commit, report, give back. */
+static void cycle_finish(void) {
+    pthread_mutex_lock(&W.mu);
+    int failed = W.failed;
+    int64_t up_us = W.up_us;
+    W.done = false;
+    pthread_mutex_unlock(&W.mu);
+    F.in_flight = false;
+    size_t njobs = F.njobs;
+    int64_t t0 = F.cycle_t0;
     const char *first_err = NULL;
     size_t ncommit = 0;
+    if (njobs) {
+        double up_s = (double)up_us / 1e6;
+        metric_series_t *put_lat = metrics_series(M_OBJ_SECONDS, (const char *const[]){"flusher", "put"}, 2);
+        for (size_t i = 0; i < 2 * njobs; i++) metrics_series_observe(put_lat, up_s);
+    }
     for (size_t i = 0; i < njobs; i++) {
         seg_job_t *j = &F.jobs[i];
+        const cycle_part_t *c = &F.cparts[j->cp];
         j->ok = F.ops[2 * i].status == OBJ_OK && F.ops[2 * i + 1].status == OBJ_OK;
         if (!j->ok && !first_err) first_err = F.ops[2 * i].status != OBJ_OK ? F.ops[2 * i].err : F.ops[2 * i + 1].err;
+        /* UNLEAD, LEAD or FENCED while it uploaded: not ours to commit. */
+        if (cp_part(c)->gen != c->gen) j->ok = false;
         /* A partition's segments commit in order: after a failed one, the
          * later ones of the same partition wait for the next cycle. */
-        if (j->ok && i > 0 && F.jobs[i - 1].part == j->part && !F.jobs[i - 1].ok) j->ok = false;
+        if (j->ok && i > 0 && F.jobs[i - 1].cp == j->cp && !F.jobs[i - 1].ok) j->ok = false;
         if (j->ok) {
             commit_buf_ensure(ncommit + 1);
             F.commit[ncommit++] = j->meta;
@@ -593,18 +795,20 @@ void flusher_cycle(void) {
         if (!j->ok) continue;
         if (F.fenced[c++]) {
             j->ok = false;
-            if (j->part->fence_rev) part_fenced(j->part);
+            fpart_t *p = cp_part(&F.cparts[j->cp]);
+            if (p->fence_rev) part_fenced(p);
         }
     }
     if (ncommit && !failed) set_store_health(true, NULL);
 
-    /* 4. Report durable, drop what was committed from the pending buffers. */
+    /* 4. Report durable. */
     for (size_t i = 0; i < njobs; i++) {
         seg_job_t *j = &F.jobs[i];
-        fpart_t *p = j->part;
         if (!j->ok) continue;
+        cycle_part_t *c = &F.cparts[j->cp];
+        fpart_t *p = cp_part(c);
         part_add_seg(p, &j->meta);
-        p->committed_bytes_pos = j->body_to;
+        c->done_to = j->body_to;
         send_durable(p, &j->meta);
         cached_notify(&j->meta);
         F.stats.segments++;
@@ -613,46 +817,57 @@ void flusher_cycle(void) {
         metrics_add(M_FLUSH_BYTES, (double)j->res.size);
         metrics_observe(M_FLUSH_SEGMENT_BYTES, (double)j->res.size);
     }
-    F.stats.cycles++;
-    metrics_add(M_FLUSH_CYCLES, 1);
-    metrics_observe(M_FLUSH_SECONDS, (double)(now_us_f() - t0_us) / 1e6);
-    if (njobs && log_level <= LOG_DEBUG)
-        log_debug("cycle: %zu segment(s), %zu committed, %lld ms", njobs, ncommit, (long long)(now_ms_f() - t0));
-
-cleanup:
-    /* Compact pending buffers and rebuild the dirty list. */
-    {
-        fpart_t *p = F.dirty, *keep = NULL;
-        F.dirty = NULL;
-        while (p) {
-            fpart_t *next = p->dirty_next;
-            if (p->committed_bytes_pos) {
-                memmove(p->buf, p->buf + p->committed_bytes_pos, p->len - p->committed_bytes_pos);
-                p->len -= p->committed_bytes_pos;
-                p->committed_bytes_pos = 0;
-            }
-            p->dirty = false;
-            if (p->len) { p->dirty = true; p->dirty_next = keep; keep = p; }
-            p = next;
-        }
-        F.dirty = keep;
-        F.pending_bytes = 0;
-        for (fpart_t *q = F.dirty; q; q = q->dirty_next) F.pending_bytes += q->len;
+    if (njobs) {
+        F.stats.cycles++;
+        metrics_add(M_FLUSH_CYCLES, 1);
+        metrics_observe(M_FLUSH_SECONDS, (double)(now_us_f() - F.cycle_t0_us) / 1e6);
+        if (log_level <= LOG_DEBUG)
+            log_debug("cycle: %zu segment(s), %zu committed, %lld ms", njobs, ncommit, (long long)(now_ms_f() - t0));
     }
-    if (F.dirty && !F.stopping) schedule_cycle(failed ? F.retry_backoff_ms : F.flush_interval_ms);
+
+    /* 5. Committed bytes go; the rest of a failed upload returns to the
+     * front of its partition's pending bytes (unless the partition stopped
+     * being ours meanwhile); the in-flight buffer becomes the spare. */
+    for (size_t k = 0; k < F.ncparts; k++) {
+        cycle_part_t *c = &F.cparts[k];
+        fpart_t *p = cp_part(c);
+        F.inflight_bytes -= p->flen < F.inflight_bytes ? p->flen : F.inflight_bytes;
+        if (p->gen == c->gen && c->done_to < p->flen) part_give_back(p, c->done_to);
+        p->flen = 0;
+        p->inflight = false;
+    }
+    F.ncparts = F.njobs = 0;
+    bool wanted = F.cycle_wanted;
+    F.cycle_wanted = false;
+    if (F.dirty && !F.stopping) schedule_cycle(failed ? F.retry_backoff_ms : wanted ? 0 : F.flush_interval_ms);
     F.retry_backoff_ms = failed ? (F.retry_backoff_ms < 2000 ? F.retry_backoff_ms * 2 : 2000) : 100;
 }
 
 static void broker_read(size_t budget);
-static void broker_read_resume(void);
 
 /* Takes in everything the broker has sent so far, so one cycle carries it. */
 static void drain_broker(void) { broker_read(64u << 20); }
 
 static void cycle_cb(evutil_socket_t fd, short what, void *arg) {
     F.cycle_scheduled = false;
+    if (F.in_flight) {
+        F.cycle_wanted = true; /* starts when the one in flight completes */
+        return;
+    }
     drain_broker();
     flusher_cycle();
+    broker_read_resume();
+}
+
+/* The worker's eventfd: the cycle's uploads are done. */
+static void upload_done_cb(evutil_socket_t fd, short what, void *arg) {
+    uint64_t v;
+    if (read(W.efd, &v, sizeof v) < 0 && errno != EAGAIN) log_warn("flusher: eventfd read: %s", strerror(errno));
+    pthread_mutex_lock(&W.mu);
+    bool done = W.done;
+    pthread_mutex_unlock(&W.mu);
+    if (!done || !F.in_flight) return;
+    cycle_finish();
     broker_read_resume();
 }
 
@@ -777,6 +992,11 @@ static void on_frame(uint8_t type, kr_t *r) {
         char tn[250];
         kstr_cpy(tn, sizeof tn, name);
         ftopic_t *t = topic_get(name.p, (size_t)name.len);
+        bool busy = false;
+        for (int32_t i = 0; t && i < t->np; i++) busy |= t->parts[i].inflight;
+        /* Its uploads in flight land (and commit) before it goes: the
+         * objects must not reappear after the deletion below. */
+        if (busy) cycle_wait();
         if (t) {
             /* Unlink from the dirty list first. */
             fpart_t **pp = &F.dirty;
@@ -937,7 +1157,7 @@ static void stats_cb(evutil_socket_t fd, short what, void *arg) {
      * failures (deletes, lists, reads at start) go under op "other". */
     double put_errors = metrics_get(M_OBJ_ERRORS, "flusher", "put");
     metrics_set(M_OBJ_ERRORS, (double)st.errors > put_errors ? (double)st.errors - put_errors : 0, "flusher", "other");
-    metrics_set(M_FLUSH_PENDING_BYTES, (double)F.pending_bytes);
+    metrics_set(M_FLUSH_PENDING_BYTES, (double)(F.pending_bytes + F.inflight_bytes));
     metrics_sample_process("flusher", getpid());
     kw_t w;
     kw_init(&w, 4096);
@@ -1135,9 +1355,14 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
     }
     log_info("received %s: flushing what is pending, then exiting", sig == SIGINT ? "SIGINT" : "SIGTERM");
     F.stopping = true;
-    /* Take in whatever the broker already sent, then flush it all. */
+    /* Take in whatever the broker already sent, then flush it all (after
+     * the cycle in flight). */
     drain_broker();
-    for (int tries = 0; F.dirty && tries < 20; tries++) flusher_cycle();
+    cycle_wait();
+    for (int tries = 0; F.dirty && tries < 20; tries++) {
+        flusher_cycle();
+        cycle_wait();
+    }
     event_base_loopexit(F.base, NULL);
 }
 
@@ -1210,6 +1435,14 @@ int flusher_main(void) {
 
     F.base = event_base_new();
     F.cycle_ev = evtimer_new(F.base, cycle_cb, NULL);
+    W.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (W.efd < 0) log_warn("eventfd: %s; uploads run on the event loop", strerror(errno));
+    else {
+        W.ev = event_new(F.base, W.efd, EV_READ | EV_PERSIST, upload_done_cb, NULL);
+        event_add(W.ev, NULL);
+        if (pthread_create(&W.thr, NULL, upload_worker, NULL) == 0) W.started = true;
+        else log_warn("cannot start the upload thread; uploads run on the event loop");
+    }
     struct evconnlistener *l = evconnlistener_new_bind(F.base, accept_cb, NULL,
                                                        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 4,
                                                        (struct sockaddr *)&sun, (int)sizeof sun);
@@ -1238,12 +1471,24 @@ int flusher_main(void) {
     event_free(sigint);
     event_free(sigterm);
     event_free(F.cycle_ev);
+    if (W.started) {
+        /* An upload still in flight (our broker died) lands uncommitted. */
+        pthread_mutex_lock(&W.mu);
+        while (F.in_flight && !W.done) pthread_cond_wait(&W.cv, &W.mu);
+        W.quit = true;
+        pthread_cond_broadcast(&W.cv);
+        pthread_mutex_unlock(&W.mu);
+        pthread_join(W.thr, NULL);
+    }
+    if (W.ev) event_free(W.ev);
+    if (W.efd >= 0) close(W.efd);
     for (int b = 0; b < FTOPIC_BUCKETS; b++)
         while (F.topics[b]) topic_drop(F.topics[b]);
     for (size_t i = 0; i < F.jobs_cap; i++) seg_builder_free(&F.jobs[i].b);
     free(F.jobs);
     free(F.ops);
     free(F.commit);
+    free(F.cparts);
     free(F.fenced);
     meta_close(F.meta);
     objstore_close(F.store);

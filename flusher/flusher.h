@@ -1,5 +1,6 @@
 /* flusher.h - kafscale-flusher's state: topics and partitions with their
- * pending batches and committed segments, the cycle's reusable buffers. */
+ * pending batches, the batches a cycle is uploading and committed segments,
+ * the cycle's reusable buffers and its upload worker. */
 #ifndef KAFSCALE_FLUSHER_H
 #define KAFSCALE_FLUSHER_H
 
@@ -24,7 +25,13 @@ typedef struct fpart {
     int64_t log_start;
     uint8_t *buf;               /* pending whole batches, in offset order */
     size_t len, cap;
-    size_t committed_bytes_pos; /* cycle: bytes of buf now committed */
+    /* The cycle in flight uploads from fbuf (the pending buffer moved out
+     * at cycle start; later APPENDs go to buf). Between cycles fbuf is the
+     * spare that becomes buf at the next move: no allocation per cycle. */
+    uint8_t *fbuf;
+    size_t flen, fcap;
+    bool inflight;              /* fbuf holds bytes of the cycle in flight */
+    uint64_t gen;               /* bumped when pending/in-flight bytes stop being ours */
     bool dirty;                 /* on F.dirty */
     struct fpart *dirty_next;
     meta_segment_t *segs;       /* committed segments, by base offset */
@@ -45,6 +52,7 @@ typedef struct ftopic {
 } ftopic_t;
 
 struct seg_job;
+struct cycle_part;
 struct event_base;
 struct event;
 struct bufferevent;
@@ -68,6 +76,13 @@ typedef struct flusher {
     size_t ops_cap;
     meta_segment_t *commit;
     size_t commit_cap;
+    struct cycle_part *cparts;  /* partitions whose bytes the cycle moved */
+    size_t cparts_cap;
+    /* the cycle in flight (at most one): uploads on the worker thread */
+    bool in_flight, cycle_wanted;
+    size_t njobs, ncparts;
+    int64_t cycle_t0, cycle_t0_us;
+    size_t inflight_bytes;
     struct { uint64_t cycles, segments, bytes, upload_errors; } stats;
     bool cluster;               /* metadata in etcd: commits are fenced per partition */
     pid_t parent;               /* who started us (the supervising broker, or init/systemd) */
