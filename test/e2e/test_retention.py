@@ -113,6 +113,13 @@ class Retention(unittest.TestCase):
                     return False
             return True
         ok = du.wait_for(settled, 16.0, interval=0.25)
+
+        # The flusher deletes the objects first, then tells the broker the new
+        # log start (LOGSTART): give that report a moment to arrive.
+        def log_start_moved():
+            w = du.watermarks(b.bootstrap, "ret-bytes", 2)
+            return all(w[q][0] > 0 and w[q][0] == min(self.seg_sizes("ret-bytes", q)[0] or [-1]) for q in range(2))
+        du.wait_for(log_start_moved, 5.0, interval=0.1)
         wm = du.watermarks(b.bootstrap, "ret-bytes", 2)
         for q in range(2):
             kfs, idx = self.seg_sizes("ret-bytes", q)
