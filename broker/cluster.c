@@ -169,6 +169,8 @@ static struct {
 
 bool cluster_enabled(void) { return C.enabled; }
 
+bool cluster_lease_alive(void) { return !C.enabled || mono_ms() < atomic_load(&C.lease_deadline); }
+
 bool cluster_can_write(const partition_t *p) {
     if (p->lead != PL_LEADER) return false;
     if (!C.enabled) return true;
@@ -845,6 +847,7 @@ static void lose_all(const char *why) {
             n++;
         }
     if (n) log_warn("cluster: %s: gave up %d partition(s); waiting producers are told to retry", why, n);
+    group_forget_all();
     kreq_wake_parked();
 }
 

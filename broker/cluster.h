@@ -46,6 +46,11 @@ int cluster_start(void);
  * so the other brokers take over at once. */
 void cluster_shutdown(void);
 
+/* Our etcd lease is certainly alive (always true for a single node): a
+ * broker paused past its TTL writes nothing (produce, group state) until it
+ * rejoined. */
+bool cluster_lease_alive(void);
+
 /* The live brokers (ours included once registered); valid until the next
  * event-loop turn. */
 int cluster_brokers(const cluster_broker_t **out);

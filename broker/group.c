@@ -213,6 +213,9 @@ static void load_offset(void *arg, const char *group_id, const mg_offset_t *mo);
 static int16_t coordinator_check(kstr_t id) {
     if (!cluster_enabled()) return KERR_NONE;
     if (cluster_coordinator(id) != g_broker.cfg.node_id) return KERR_NOT_COORDINATOR;
+    /* Paused past our lease (or cut off from etcd): another broker may
+     * coordinate the group now; writing its state here could undo theirs. */
+    if (!cluster_lease_alive()) return KERR_NOT_COORDINATOR;
     if (group_find(id) || !store) return KERR_NONE;
     char *gid = kdup(id);
     char err[512];
@@ -239,18 +242,25 @@ static int16_t group_check(kstr_t id, bool allow_empty) {
 
 static void group_free(group_t *g);
 
-void group_coordinators_changed(void) {
+static void groups_forget(bool all) {
     if (!cluster_enabled()) return;
     group_t *g, *next;
     for (g = TAILQ_FIRST(&all_groups); g; g = next) {
         next = TAILQ_NEXT(g, link);
-        if (cluster_coordinator(kstr_c(g->id)) == g_broker.cfg.node_id) continue;
-        log_info("group %s: its coordinator is now broker %d", g->id, cluster_coordinator(kstr_c(g->id)));
+        if (!all && cluster_coordinator(kstr_c(g->id)) == g_broker.cfg.node_id) continue;
+        if (all) log_info("group %s: forgotten (our lease was lost); read again from etcd when next used", g->id);
+        else log_info("group %s: its coordinator is now broker %d", g->id, cluster_coordinator(kstr_c(g->id)));
         gmember_t *m;
         TAILQ_FOREACH(m, &g->members, link) member_answer_tickets(m, KERR_NOT_COORDINATOR);
         group_free(g);
     }
 }
+
+void group_coordinators_changed(void) { groups_forget(false); }
+
+/* Our lease was lost: another broker may have coordinated any of our groups
+ * meanwhile, so what we hold is stale; each is read again from etcd. */
+void group_forget_all(void) { groups_forget(true); }
 
 static group_t *group_create_c(const char *id) {
     group_t *g = xcalloc(1, sizeof *g);

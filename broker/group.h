@@ -151,6 +151,8 @@ int group_init(void);
 void group_shutdown(void);
 /* Cluster: the live brokers changed; groups coordinated elsewhere now are forgotten. */
 void group_coordinators_changed(void);
+/* Cluster: our lease was lost; every group is read from etcd again when next used. */
+void group_forget_all(void);
 /* Tests: start without a journal (nothing is persisted) and with a clock. */
 void group_init_memory(int64_t (*clock)(void));
 
