@@ -165,6 +165,7 @@ static struct {
     cluster_broker_t *view_brokers;
     int view_nbrokers;
     int64_t last_sent_deadline;
+    bool any_releasing;      /* some partition may be PL_RELEASING */
 } C;
 
 bool cluster_enabled(void) { return C.enabled; }
@@ -189,6 +190,17 @@ static void post_to_thread(cmsg_t *m) {
     cq_push(&C.to_thread, m);
     pthread_cond_broadcast(&C.cv);
     pthread_mutex_unlock(&C.mu);
+}
+
+/* Asks the cluster thread to delete our claim of topic[partition] if it is
+ * still the one at rev. counted: the claim is in releases_pending. */
+static void post_released(const char *topic, int32_t partition, int64_t rev, bool counted) {
+    cmsg_t *m = cmsg_new(M_RELEASED);
+    snprintf(m->topic, sizeof m->topic, "%s", topic);
+    m->partition = partition;
+    m->rev = rev;
+    m->flag = counted;
+    post_to_thread(m);
 }
 
 static void kick_thread(void) {
@@ -801,18 +813,14 @@ static etcd_watch_t *watch(const char *key, bool prefix) {
 static void release_finish(partition_t *p) {
     log_info("cluster: %s[%d] handed over at offset %lld", p->topic->name, p->index, (long long)p->log.hw);
     flink_send_unlead(p);
-    cmsg_t *m = cmsg_new(M_RELEASED);
-    snprintf(m->topic, sizeof m->topic, "%s", p->topic->name);
-    m->partition = p->index;
-    m->rev = p->lead_rev;
+    int64_t rev = p->lead_rev;
     p->lead = PL_NONE;
     p->lead_rev = 0;
     p->leader_id = -1;
     partition_drop_all(p, 0);
     kreq_wake_parked();
     atomic_fetch_add(&C.releases_pending, 1);
-    m->flag = true; /* counted in releases_pending */
-    post_to_thread(m);
+    post_released(p->topic->name, p->index, rev, true);
 }
 
 static void release_check(partition_t *p) {
@@ -870,11 +878,7 @@ static void apply_view(cmsg_t *m) {
             /* etcd says we lead it but we do not (our state of it was lost,
              * e.g. the topic was briefly forgotten): give the claim back so
              * it is claimed afresh. Deleting it twice is harmless. */
-            cmsg_t *r = cmsg_new(M_RELEASED);
-            memcpy(r->topic, l->topic, sizeof r->topic);
-            r->partition = l->partition;
-            r->rev = l->mod_rev;
-            post_to_thread(r);
+            post_released(l->topic, l->partition, l->mod_rev, false);
             continue;
         }
         if (!p || p->lead != PL_NONE) continue;
@@ -889,11 +893,7 @@ static void apply_claimed(cmsg_t *m) {
     partition_t *p = partition_find(kstr_c(m->topic), m->partition);
     if (!p) {
         /* The topic is not here (yet, or any more): give the claim back. */
-        cmsg_t *r = cmsg_new(M_RELEASED);
-        memcpy(r->topic, m->topic, sizeof r->topic);
-        r->partition = m->partition;
-        r->rev = m->rev;
-        post_to_thread(r);
+        post_released(m->topic, m->partition, m->rev, false);
         return;
     }
     if (p->lead != PL_NONE) partition_drop_all(p, 0);
@@ -907,16 +907,13 @@ static void apply_claimed(cmsg_t *m) {
 static void apply_release(cmsg_t *m) {
     partition_t *p = partition_find(kstr_c(m->topic), m->partition);
     if (!p || p->lead_rev != m->rev || p->lead == PL_NONE) {
-        cmsg_t *r = cmsg_new(M_RELEASED);
-        memcpy(r->topic, m->topic, sizeof r->topic);
-        r->partition = m->partition;
-        r->rev = m->rev;
-        post_to_thread(r);
+        post_released(m->topic, m->partition, m->rev, false);
         return;
     }
     if (p->lead == PL_RELEASING) return;
     log_info("cluster: handing %s[%d] over", p->topic->name, p->index);
     p->lead = PL_RELEASING;
+    C.any_releasing = true; /* tick_cb moves it along (timeout) */
     p->release_deadline_ms = now_ms() + RELEASE_TIMEOUT_MS;
     release_check(p);
 }
@@ -945,14 +942,16 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg) {
         flink_send_lease(d);
         C.last_sent_deadline = d;
     }
-    int led = 0;
+    if (!C.any_releasing) return;
+    bool still = false;
     for (topic_t *t = topics_first(); t; t = topics_next(t))
         for (int32_t i = 0; i < t->npartitions; i++) {
             partition_t *p = &t->partitions[i];
-            if (p->lead == PL_RELEASING) release_check(p);
-            if (p->lead != PL_NONE) led++;
+            if (p->lead != PL_RELEASING) continue;
+            release_check(p);
+            still |= p->lead == PL_RELEASING;
         }
-    (void)led;
+    C.any_releasing = still;
 }
 
 void cluster_flusher_ready(void) {
@@ -994,11 +993,7 @@ void cluster_on_fenced(partition_t *p, int64_t rev) {
     partition_drop_all(p, 0);
     /* If the claim is still ours (the flusher could not load the partition),
      * give it back so that it is claimed afresh. */
-    cmsg_t *m = cmsg_new(M_RELEASED);
-    snprintf(m->topic, sizeof m->topic, "%s", p->topic->name);
-    m->partition = p->index;
-    m->rev = rev;
-    post_to_thread(m);
+    post_released(p->topic->name, p->index, rev, false);
     p->lead = PL_NONE;
     p->lead_rev = 0;
     p->leader_id = -1;

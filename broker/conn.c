@@ -454,6 +454,23 @@ static bool conn_take_frame(kconn_t *c, size_t size) {
     return true;
 }
 
+/* Moves the unhandled staged bytes to the front and recv()s more after them.
+ * 1: bytes came; 0: stop (the socket is drained, or the connection ended);
+ * -1: this event's read budget is used up. */
+static int stage_more(kconn_t *c, size_t *read_bytes, bool *drained) {
+    if (*read_bytes >= READ_BYTES_PER_EVENT) return -1;
+    memmove(c->ibuf, c->ibuf + c->ipos, c->ilen - c->ipos);
+    c->ilen -= c->ipos;
+    c->ipos = 0;
+    if (*drained) return 0;
+    ssize_t got = conn_recv(c, c->ibuf + c->ilen, IBUF_SIZE - c->ilen);
+    if (got <= 0) return 0;
+    *drained = (size_t)got < IBUF_SIZE - c->ilen;
+    *read_bytes += (size_t)got;
+    c->ilen += (size_t)got;
+    return 1;
+}
+
 /* Reads and dispatches complete frames, at most FRAMES_PER_EVENT and
  * READ_BYTES_PER_EVENT at a time. */
 static void conn_dispatch(kconn_t *c) {
@@ -479,16 +496,9 @@ static void conn_dispatch(kconn_t *c) {
             continue;
         }
         if (c->ilen - c->ipos < 4) { /* need a size: stage more */
-            if (read_bytes >= READ_BYTES_PER_EVENT) break;
-            memmove(c->ibuf, c->ibuf + c->ipos, c->ilen - c->ipos);
-            c->ilen -= c->ipos;
-            c->ipos = 0;
-            if (drained) return;
-            ssize_t got = conn_recv(c, c->ibuf + c->ilen, IBUF_SIZE - c->ilen);
-            if (got <= 0) return;
-            drained = (size_t)got < IBUF_SIZE - c->ilen;
-            read_bytes += (size_t)got;
-            c->ilen += (size_t)got;
+            int st = stage_more(c, &read_bytes, &drained);
+            if (st < 0) break;
+            if (st == 0) return;
             continue;
         }
         if (c->nqueued >= g_broker.cfg.max_inflight_per_conn || c->queued_bytes >= MAX_QUEUED_FRAME_BYTES ||
@@ -515,16 +525,9 @@ static void conn_dispatch(kconn_t *c) {
         /* A small frame not staged whole: stage the rest first (one more
          * recv) rather than give it a buffer of its own now. */
         if (c->ilen - c->ipos - 4 < (size_t)size && (size_t)size + 4 <= IBUF_SIZE / 4) {
-            if (read_bytes >= READ_BYTES_PER_EVENT) break;
-            memmove(c->ibuf, c->ibuf + c->ipos, c->ilen - c->ipos);
-            c->ilen -= c->ipos;
-            c->ipos = 0;
-            if (drained) return;
-            ssize_t got = conn_recv(c, c->ibuf + c->ilen, IBUF_SIZE - c->ilen);
-            if (got <= 0) return;
-            drained = (size_t)got < IBUF_SIZE - c->ilen;
-            read_bytes += (size_t)got;
-            c->ilen += (size_t)got;
+            int st = stage_more(c, &read_bytes, &drained);
+            if (st < 0) break;
+            if (st == 0) return;
             continue;
         }
         if (!conn_take_frame(c, (size_t)size)) return;

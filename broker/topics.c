@@ -139,6 +139,10 @@ int topics_load(void) {
     meta = meta_open(g_broker.cfg.data_dir, "topics", err, sizeof err);
     if (!meta) { log_error("metadata: %s", err); return -1; }
     meta_load_cb_t cb = {load_topic, load_segment, load_log_start, NULL};
+    /* A cluster's broker learns a partition's segments when it takes the
+     * partition over (the flusher loads them then): reading every segment of
+     * every partition at start would be read again, or never used. */
+    if (cluster_enabled()) cb.segment = NULL, cb.log_start = NULL;
     if (meta_load(meta, &cb, err, sizeof err)) { log_error("metadata: %s", err); return -1; }
     int n = 0;
     int64_t msgs = 0;

@@ -181,5 +181,8 @@ void kreq_hdr_read_rest(kr_t *r, kreq_hdr_t *h, bool flexible);
 
 /* Topic names: legal characters [a-zA-Z0-9._-], 1..249 long, not "." or "..". */
 bool kafka_topic_name_valid(kstr_t name);
+/* n bytes are well-formed UTF-8 (no overlongs, surrogates or code points
+ * past U+10FFFF): what Kafka strings and JSON text must be. */
+bool kafka_utf8_valid(const void *s, size_t n);
 
 #endif

@@ -26,6 +26,7 @@
 #include "meta_backend.h"
 #include "crc32c.h"
 #include "fsutil.h"
+#include "kafka.h"
 #include "log.h"
 
 #include <errno.h>
@@ -53,30 +54,6 @@ typedef struct mgfile {
 static const mg_ops_t file_ops;
 
 /* ---- strings and bytes in JSON ---- */
-
-static bool utf8_valid(const char *s, size_t n) {
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
-    while (p < end) {
-        unsigned c = *p;
-        size_t k;
-        uint32_t cp;
-        if (c < 0x80) { p++; continue; }
-        if ((c & 0xe0) == 0xc0) { k = 1; cp = c & 0x1f; }
-        else if ((c & 0xf0) == 0xe0) { k = 2; cp = c & 0x0f; }
-        else if ((c & 0xf8) == 0xf0) { k = 3; cp = c & 0x07; }
-        else return false;
-        if ((size_t)(end - p) <= k) return false;
-        for (size_t i = 1; i <= k; i++) {
-            if ((p[i] & 0xc0) != 0x80) return false;
-            cp = cp << 6 | (p[i] & 0x3f);
-        }
-        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        p += k + 1;
-    }
-    return true;
-}
 
 static char *to_hex(const uint8_t *p, size_t n) {
     char *h = malloc(2 * n + 1);
@@ -113,7 +90,7 @@ static uint8_t *from_hex(const char *h, size_t *n) {
  * (the pointer) becomes JSON null. */
 static json_t *jstr(const char *s, size_t n) {
     if (!s) return json_null();
-    if (utf8_valid(s, n)) return json_stringn(s, n);
+    if (kafka_utf8_valid(s, n)) return json_stringn(s, n);
     char *h = to_hex((const uint8_t *)s, n);
     json_t *o = h ? json_pack("{s:s}", "x", h) : NULL;
     free(h);

@@ -417,28 +417,6 @@ int meta_pb_group_decode(const uint8_t *buf, size_t len, mg_group_t *out, void *
     return 0;
 }
 
-static bool utf8_ok(const uint8_t *p, size_t n) {
-    const uint8_t *end = p + n;
-    while (p < end) {
-        uint32_t c = *p, cp;
-        size_t k;
-        if (c < 0x80) { p++; continue; }
-        if ((c & 0xe0) == 0xc0) { k = 1; cp = c & 0x1f; }
-        else if ((c & 0xf0) == 0xe0) { k = 2; cp = c & 0x0f; }
-        else if ((c & 0xf8) == 0xf0) { k = 3; cp = c & 0x07; }
-        else return false;
-        if ((size_t)(end - p) <= k) return false;
-        for (size_t i = 1; i <= k; i++) {
-            if ((p[i] & 0xc0) != 0x80) return false;
-            cp = cp << 6 | (p[i] & 0x3f);
-        }
-        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        p += k + 1;
-    }
-    return true;
-}
 
 uint8_t *meta_pb_offset_encode(const char *group_id, const mg_offset_t *o, size_t *len) {
     KS_ASSERT(group_id && o->topic && o->metadata_len >= 0);
@@ -458,7 +436,7 @@ uint8_t *meta_pb_offset_encode(const char *group_id, const mg_offset_t *o, size_
     } else {
         size_t n = (size_t)o->metadata_len;
         const uint8_t *md = (const uint8_t *)o->metadata;
-        if (memchr(md, 0, n) || !utf8_ok(md, n)) {
+        if (memchr(md, 0, n) || !kafka_utf8_valid(md, n)) {
             m.metadata_bytes.data = (uint8_t *)md;
             m.metadata_bytes.len = n;
         } else {

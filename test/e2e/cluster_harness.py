@@ -510,6 +510,17 @@ class Cluster:
             out[n.id] = n.stop(timeout=timeout)
         return out
 
+    def shutdown_checked(self):
+        """Stops every broker with SIGTERM, cleans everything up, then raises
+        AssertionError when a broker exited other than cleanly or a sanitizer
+        reported (tearDownClass of the cluster tests)."""
+        statuses = self.stop_all()
+        errs = self.sanitizer_errors()
+        self.cleanup()
+        bad = {i: s for i, s in statuses.items() if s not in (0, -15)}
+        if bad or errs:
+            raise AssertionError("broker exit statuses after SIGTERM %r; sanitizer reports %r" % (bad, errs))
+
     def cleanup(self):
         for n in self.nodes:
             n.cleanup()

@@ -80,12 +80,7 @@ class Cluster3(unittest.TestCase):
     def tearDownClass(cls):
         if cls.c is None:
             return
-        statuses = cls.c.stop_all()
-        errs = cls.c.sanitizer_errors()
-        cls.c.cleanup()
-        bad = {i: s for i, s in statuses.items() if s not in (0, -15)}
-        if bad or errs:
-            raise AssertionError("broker exit statuses after SIGTERM %r; sanitizer reports %r" % (bad, errs))
+        cls.c.shutdown_checked()
 
     def setUp(self):
         c = self.c
