@@ -32,6 +32,7 @@ struct objstore {
 void objstore_config_defaults(objstore_config_t *cfg) {
     memset(cfg, 0, sizeof *cfg);
     snprintf(cfg->region, sizeof cfg->region, "us-east-1");
+    cfg->file_direct = true;
     cfg->max_inflight = 16;
     cfg->max_retries = 5;
     cfg->timeout_ms = 30000;
@@ -87,6 +88,7 @@ void objstore_config_from_env(objstore_config_t *cfg, const char *data_dir) {
     objstore_config_defaults(cfg);
     int n = snprintf(cfg->file_root, sizeof cfg->file_root, "%s/objects", data_dir ? data_dir : ".");
     if (n < 0 || (size_t)n >= sizeof cfg->file_root) die_bad("KAFSCALE_DATA_DIR", data_dir, "path too long");
+    cfg->file_direct = env_bool("KAFSCALE_FILE_STORE_DIRECT", true);
 
     env_copy(cfg->bucket, sizeof cfg->bucket, "KAFSCALE_S3_BUCKET", "", false);
     check_bucket("KAFSCALE_S3_BUCKET", cfg->bucket);

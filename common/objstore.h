@@ -43,6 +43,7 @@ typedef struct objstore objstore_t;
 typedef struct objstore_config {
     /* backend selection: s3 when bucket is set, else file under file_root */
     char file_root[1024];
+    bool file_direct; /* file backend: big objects with O_DIRECT (KAFSCALE_FILE_STORE_DIRECT) */
     char bucket[256], region[64], endpoint[512];
     /* read replica: used when read_bucket is set; read_region defaults to
      * region; read_endpoint defaults to endpoint (when that is set, e.g. a

@@ -8,8 +8,18 @@
  * Directories are created as needed (each new one made durable by an fsync
  * of its parent) and removed again when a DELETE empties them.
  *
- * Thread-safety: no shared mutable state besides an atomic counter for temp
- * names; every call works on its own file descriptors. objstore_run() with
+ * Objects of DIRECT_MIN_BYTES or more (segments under load) are written with
+ * O_DIRECT from a block-aligned bounce buffer: the kernel then moves them to
+ * the disk without copying them into the page cache first. That copy was the
+ * largest part of the flusher's CPU (a buffered write of 600 MB cost ~1 s of
+ * system time here, an O_DIRECT one ~0.06 s). The last block is written
+ * padded and the file cut back to the object's size before the fsync. A
+ * file system that refuses O_DIRECT (tmpfs, some overlays) gets buffered
+ * writes from then on.
+ *
+ * Thread-safety: shared mutable state is an atomic counter for temp names,
+ * the "O_DIRECT works" flag and a mutex-guarded pool of bounce buffers;
+ * every call works on its own file descriptors. objstore_run() with
  * several ops spreads them over up to min(n, max_inflight, 8) threads, as
  * the fsyncs dominate and run well in parallel.
  *
@@ -34,10 +44,17 @@
 
 #define FILE_MAGIC 0xf11e5703u
 #define FILE_MAX_THREADS 8
+#define DIRECT_MIN_BYTES (256u << 10) /* smaller objects: buffered writes */
+#define DIRECT_ALIGN 4096u            /* a multiple of any logical block size */
+#define BOUNCE_BYTES (4u << 20)       /* one O_DIRECT write at most */
 
 typedef struct file_store {
     uint32_t magic;
     int max_threads;
+    bool direct_ok;                      /* atomic: cleared when the file system refuses O_DIRECT */
+    pthread_mutex_t bounce_lock;
+    void *bounce_free[FILE_MAX_THREADS]; /* idle bounce buffers, reused by later PUTs */
+    int nbounce_free;
     char root[1024];
 } file_store_t;
 
@@ -108,6 +125,8 @@ static void *file_open(const objstore_config_t *cfg, char *err, size_t errsz) {
         return NULL;
     }
     fs->max_threads = cfg->max_inflight < FILE_MAX_THREADS ? cfg->max_inflight : FILE_MAX_THREADS;
+    fs->direct_ok = cfg->file_direct;
+    pthread_mutex_init(&fs->bounce_lock, NULL);
     fs->magic = FILE_MAGIC;
     return fs;
 }
@@ -116,6 +135,8 @@ static void file_close(void *impl) {
     file_store_t *fs = impl;
     KS_ASSERT(fs->magic == FILE_MAGIC);
     fs->magic = 0;
+    for (int i = 0; i < fs->nbounce_free; i++) free(fs->bounce_free[i]);
+    pthread_mutex_destroy(&fs->bounce_lock);
     free(fs);
 }
 
@@ -127,12 +148,115 @@ static bool key_path(const file_store_t *fs, const char *key, char *path, size_t
 #define OPERR(op, fmt, ...) snprintf((op)->err, sizeof (op)->err, "%s %.160s: " fmt, kind_str[(op)->kind], (op)->key, __VA_ARGS__)
 static const char *kind_str[] = {"PUT", "GET", "HEAD", "DELETE"};
 
-static void do_put(const file_store_t *fs, objstore_op_t *op) {
+/* Writes the pieces in order, resuming after short writes. */
+static int write_buffered(int fd, const struct iovec *iov, int iovcnt) {
+    int i = 0;
+    size_t off = 0;
+    while (i < iovcnt) {
+        struct iovec v[64];
+        int k = 0;
+        for (int j = i; j < iovcnt && k < 64; j++) {
+            size_t skip = j == i ? off : 0;
+            if (iov[j].iov_len == skip) continue;
+            v[k].iov_base = (char *)iov[j].iov_base + skip;
+            v[k].iov_len = iov[j].iov_len - skip;
+            k++;
+        }
+        if (k == 0) break;
+        ssize_t w = writev(fd, v, k);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        size_t left = (size_t)w;
+        while (i < iovcnt && left >= iov[i].iov_len - off) {
+            left -= iov[i].iov_len - off;
+            i++;
+            off = 0;
+        }
+        off += left;
+    }
+    return 0;
+}
+
+static void *bounce_get(file_store_t *fs) {
+    void *b = NULL;
+    pthread_mutex_lock(&fs->bounce_lock);
+    if (fs->nbounce_free > 0) b = fs->bounce_free[--fs->nbounce_free];
+    pthread_mutex_unlock(&fs->bounce_lock);
+    if (!b && posix_memalign(&b, DIRECT_ALIGN, BOUNCE_BYTES) != 0) b = NULL;
+    return b;
+}
+
+static void bounce_put(file_store_t *fs, void *b) {
+    pthread_mutex_lock(&fs->bounce_lock);
+    if (fs->nbounce_free < FILE_MAX_THREADS) {
+        fs->bounce_free[fs->nbounce_free++] = b;
+        b = NULL;
+    }
+    pthread_mutex_unlock(&fs->bounce_lock);
+    free(b);
+}
+
+/* Writes total bytes of pieces to fd (opened with O_DIRECT) through a
+ * bounce buffer, whole blocks at a time; the last block is padded with
+ * zeros and the file cut back to total. Returns 0, or -1 with errno
+ * (EINVAL: the file system wants other alignment or no O_DIRECT). */
+static int write_direct(file_store_t *fs, int fd, const struct iovec *iov, int iovcnt, size_t total) {
+    uint8_t *b = bounce_get(fs);
+    if (!b) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int i = 0, rc = 0;
+    size_t off = 0, written = 0;
+    while (written < total) {
+        size_t fill = 0;
+        while (fill < BOUNCE_BYTES && i < iovcnt) {
+            size_t n = iov[i].iov_len - off;
+            if (n > BOUNCE_BYTES - fill) n = BOUNCE_BYTES - fill;
+            memcpy(b + fill, (const uint8_t *)iov[i].iov_base + off, n);
+            fill += n;
+            off += n;
+            if (off == iov[i].iov_len) {
+                i++;
+                off = 0;
+            }
+        }
+        if (fill == 0) break; /* pieces shorter than total: cannot happen */
+        size_t len = (fill + DIRECT_ALIGN - 1) & ~(size_t)(DIRECT_ALIGN - 1);
+        memset(b + fill, 0, len - fill);
+        size_t done = 0;
+        while (done < len) {
+            ssize_t w = pwrite(fd, b + done, len - done, (off_t)(written + done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0 || (size_t)w % DIRECT_ALIGN != 0) { /* a short write off a block boundary */
+                if (w >= 0) errno = EIO;
+                rc = -1;
+                goto out;
+            }
+            done += (size_t)w;
+        }
+        written += fill;
+    }
+    if (written != total || ftruncate(fd, (off_t)total) < 0) {
+        if (written != total) errno = EIO;
+        rc = -1;
+    }
+out:
+    bounce_put(fs, b);
+    return rc;
+}
+
+static void do_put(file_store_t *fs, objstore_op_t *op) {
     char path[PATH_MAX], tmp[PATH_MAX + 64];
     if (!key_path(fs, op->key, path, sizeof path)) {
         OPERR(op, "%s", "path too long");
         return;
     }
+    size_t total = 0;
+    for (int j = 0; j < op->iovcnt; j++) total += op->iov[j].iov_len;
+    bool direct = total >= DIRECT_MIN_BYTES && __atomic_load_n(&fs->direct_ok, __ATOMIC_RELAXED);
     char *slash = strrchr(path, '/');
     *slash = '\0';
     const char *dir = path, *name = slash + 1;
@@ -153,7 +277,15 @@ static void do_put(const file_store_t *fs, objstore_op_t *op) {
             OPERR(op, "%s", "path too long");
             return;
         }
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (direct ? O_DIRECT : 0), 0644);
+        if (fd < 0 && direct && errno == EINVAL) { /* no O_DIRECT here: buffered from now on */
+            if (__atomic_exchange_n(&fs->direct_ok, false, __ATOMIC_RELAXED))
+                log_info("file store %s: O_DIRECT refused (%s); writing through the page cache", fs->root,
+                         strerror(errno));
+            direct = false;
+            tries--;
+            continue;
+        }
         if (fd < 0 && errno != ENOENT) break;
     }
     if (fd < 0) {
@@ -162,33 +294,20 @@ static void do_put(const file_store_t *fs, objstore_op_t *op) {
         OPERR(op, "cannot create temp file: %s", strerror(e));
         return;
     }
-    /* Write the pieces in order, resuming after short writes. */
-    int i = 0;
-    size_t off = 0;
-    while (i < op->iovcnt) {
-        struct iovec v[64];
-        int k = 0;
-        for (int j = i; j < op->iovcnt && k < 64; j++) {
-            size_t skip = j == i ? off : 0;
-            if (op->iov[j].iov_len == skip) continue;
-            v[k].iov_base = (char *)op->iov[j].iov_base + skip;
-            v[k].iov_len = op->iov[j].iov_len - skip;
-            k++;
-        }
-        if (k == 0) break;
-        ssize_t w = writev(fd, v, k);
-        if (w < 0) {
-            if (errno == EINTR) continue;
+    if (direct && write_direct(fs, fd, op->iov, op->iovcnt, total) < 0) {
+        if (errno != EINVAL) goto fail_io;
+        /* The file system takes O_DIRECT opens but not our alignment:
+         * start this file over through the page cache, and stay there. */
+        if (__atomic_exchange_n(&fs->direct_ok, false, __ATOMIC_RELAXED))
+            log_info("file store %s: O_DIRECT writes refused (%s); writing through the page cache", fs->root,
+                     strerror(errno));
+        int flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_DIRECT) < 0 || ftruncate(fd, 0) < 0 ||
+            lseek(fd, 0, SEEK_SET) < 0)
             goto fail_io;
-        }
-        size_t left = (size_t)w;
-        while (i < op->iovcnt && left >= op->iov[i].iov_len - off) {
-            left -= op->iov[i].iov_len - off;
-            i++;
-            off = 0;
-        }
-        off += left;
+        direct = false;
     }
+    if (!direct && write_buffered(fd, op->iov, op->iovcnt) < 0) goto fail_io;
     if (fsync(fd) < 0) goto fail_io;
     if (close(fd) < 0) {
         fd = -1;
@@ -336,7 +455,7 @@ static void do_delete(const file_store_t *fs, objstore_op_t *op) {
     op->status = OBJ_OK;
 }
 
-static void do_op(const file_store_t *fs, objstore_op_t *op) {
+static void do_op(file_store_t *fs, objstore_op_t *op) {
     op->attempts = 1;
     switch (op->kind) {
     case OBJ_PUT: do_put(fs, op); break;
@@ -347,7 +466,7 @@ static void do_op(const file_store_t *fs, objstore_op_t *op) {
 }
 
 typedef struct run_ctx {
-    const file_store_t *fs;
+    file_store_t *fs;
     objstore_op_t **ops;
     int n;
     int next; /* atomic */

@@ -122,6 +122,64 @@ START_TEST(file_put_get_roundtrip_with_pieces) {
 }
 END_TEST
 
+/* Objects around the O_DIRECT threshold and the 4 MiB bounce buffer, made
+ * of odd-sized pieces, read back byte for byte with their exact size;
+ * _i = 0 with O_DIRECT (the default), 1 through the page cache. */
+START_TEST(file_put_direct_and_buffered_sizes) {
+    snprintf(tmproot, sizeof tmproot, "/tmp/kafscale-objstore-test-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmproot));
+    objstore_config_t cfg;
+    objstore_config_defaults(&cfg);
+    ck_assert(cfg.file_direct);
+    cfg.file_direct = _i == 0;
+    snprintf(cfg.file_root, sizeof cfg.file_root, "%s/objects", tmproot);
+    char err[256];
+    objstore_t *s = objstore_open(&cfg, err, sizeof err);
+    ck_assert_msg(s != NULL, "open: %s", err);
+    const size_t sizes[] = {(256u << 10) - 1, 256u << 10, (256u << 10) + 3, (4u << 20) - 1, 4u << 20,
+                            (4u << 20) + 1, (8u << 20) + 4097};
+    size_t maxsz = (8u << 20) + 4097;
+    uint8_t *b = malloc(maxsz);
+    for (size_t i = 0; i < maxsz; i++) b[i] = (uint8_t)(i * 131 + (i >> 12) + 7);
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        /* pieces of 1, 7, 4093, 65537, ... bytes, then the rest */
+        struct iovec v[16];
+        int nv = 0;
+        size_t off = 0, piece[] = {1, 7, 4093, 65537, 1000003};
+        for (int j = 0; j < 5 && off + piece[j] < sizes[k]; j++) {
+            v[nv++] = (struct iovec){b + off, piece[j]};
+            off += piece[j];
+        }
+        v[nv++] = (struct iovec){b + off, sizes[k] - off};
+        char key[64];
+        snprintf(key, sizeof key, "t/0/%020zu.kfs", k);
+        ck_assert_msg(objstore_put(s, key, v, nv, err, sizeof err) == OBJ_OK, "put %zu: %s", sizes[k], err);
+        struct stat st;
+        char path[600];
+        snprintf(path, sizeof path, "%s/objects/%s", tmproot, key);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_uint_eq((size_t)st.st_size, sizes[k]);
+        uint8_t *out;
+        size_t n;
+        ck_assert_int_eq(objstore_get(s, key, 0, 0, &out, &n, err, sizeof err), OBJ_OK);
+        ck_assert_uint_eq(n, sizes[k]);
+        ck_assert_msg(!memcmp(out, b, n), "object of %zu bytes differs", sizes[k]);
+        free(out);
+    }
+    /* an overwrite by a shorter object leaves no bytes of the longer one */
+    struct iovec v = {b, (300u << 10) + 5};
+    ck_assert_int_eq(objstore_put(s, "t/0/00000000000000000004.kfs", &v, 1, err, sizeof err), OBJ_OK);
+    uint8_t *out;
+    size_t n;
+    ck_assert_int_eq(objstore_get(s, "t/0/00000000000000000004.kfs", 0, 0, &out, &n, err, sizeof err), OBJ_OK);
+    ck_assert_uint_eq(n, v.iov_len);
+    ck_assert(!memcmp(out, b, n));
+    free(out);
+    free(b);
+    close_tmp_store(s);
+}
+END_TEST
+
 START_TEST(file_get_ranges) {
     objstore_t *s = open_tmp_store();
     ck_assert_int_eq(put_str(s, "r", "0123456789"), OBJ_OK);
@@ -756,6 +814,7 @@ Suite *objstore_suite(void) {
     TCase *tc = tcase_create("file");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, file_put_get_roundtrip_with_pieces);
+    tcase_add_loop_test(tc, file_put_direct_and_buffered_sizes, 0, 2);
     tcase_add_test(tc, file_get_ranges);
     tcase_add_test(tc, file_head_delete_and_not_found);
     tcase_add_test(tc, file_list_in_byte_order_with_prefixes);
