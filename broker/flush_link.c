@@ -316,6 +316,23 @@ static int reconcile(kr_t *r) {
 
 void flink_on_first_ready(void (*fn)(void)) { L.on_first_ready = fn; }
 
+/* DURABLE and LOGSTART end with the topic id the flusher knows the topic
+ * by. A report about an earlier topic of the same name (deleted and created
+ * again while the flusher still worked on it) is not about this one. An id
+ * of zeros (the flusher has not learnt it) is taken as a match. */
+static bool same_topic(const partition_t *p, kr_t *r) {
+    static const uint8_t zero[16];
+    const uint8_t *id = kr_take(r, 16);
+    if (!id) {
+        log_error("malformed report from the flusher: no topic id");
+        return false;
+    }
+    if (!p) return false;
+    if (!memcmp(id, zero, 16) || !memcmp(id, p->topic->id.b, 16)) return true;
+    log_debug("%s[%d]: report about an earlier topic of that name ignored", p->topic->name, p->index);
+    return false;
+}
+
 static void on_durable(kr_t *r) {
     partition_t *p = part_of(r);
     int64_t end = kr_i64(r);
@@ -324,6 +341,7 @@ static void on_durable(kr_t *r) {
     int64_t seg_max_ts = kr_i64(r);
     if (r->err) { log_error("malformed DURABLE from the flusher"); return; }
     if (!p) return; /* topic deleted meanwhile */
+    if (!same_topic(p, r)) return;
     if (seg_size > 0 && seg_base >= 0)
         partition_add_segment(p, &(pseg_t){seg_base, end - 1, seg_size, seg_max_ts});
     partition_committed(p, end);
@@ -370,7 +388,7 @@ static void on_frame(uint8_t type, kr_t *r) {
     case FP_LOGSTART: {
         partition_t *p = part_of(r);
         int64_t start = kr_i64(r);
-        if (!r->err && p) partition_set_log_start(p, start);
+        if (!r->err && p && same_topic(p, r)) partition_set_log_start(p, start);
         break;
     }
     case FP_STORE: {

@@ -16,7 +16,8 @@
  *   TOPIC    str topic, 16 bytes topic id, i32 partitions, i64 retention_ms,
  *            i64 retention_bytes, i64 segment_bytes
  *                                       (create, config change, more partitions)
- *   DELTOPIC str topic                  (delete the topic's objects and metadata)
+ *   DELTOPIC str topic                  (delete the topic's objects and metadata;
+ *            an upload of it in flight lands first and is not committed)
  *   DELRECORDS str topic, i32 partition, i64 new log start offset
  *                                       (DeleteRecords: the flusher records the
  *            new log start in metadata with the segments wholly below it
@@ -43,11 +44,14 @@
  * flusher -> broker
  *   READY    (the flusher loaded its metadata and accepts APPENDs)
  *   DURABLE  str topic, i32 partition, i64 end offset (exclusive), i64 segment
- *            base offset, i64 segment size, i64 segment max timestamp
+ *            base offset, i64 segment size, i64 segment max timestamp,
+ *            16 bytes topic id
  *            (end offset only moves forward; segment size 0 = no new segment,
- *            e.g. after a restart found the data already committed)
+ *            e.g. after a restart found the data already committed; the
+ *            broker ignores a report whose topic id is not its topic's: a
+ *            topic deleted and created again under the same name)
  *   LOGSTART str topic, i32 partition, i64 new log start offset (retention,
- *            DeleteRecords)
+ *            DeleteRecords), 16 bytes topic id
  *   STORE    u8 healthy, str message   (object store state changed)
  *   LED      str topic, i32 partition, i64 claim revision, i64 committed end,
  *            i64 log start (answer to LEAD)

@@ -162,18 +162,23 @@ static void send_frame(uint8_t type, const void *payload, size_t len) {
     if (len) evbuffer_add(out, payload, len);
 }
 
-static void send_durable(fpart_t *p, const meta_segment_t *s) {
+/* DURABLE: p is committed up to end (exclusive); s, when not NULL, is the
+ * segment that got it there. */
+static void send_durable_at(fpart_t *p, int64_t end, const meta_segment_t *s) {
     kw_t w;
     kw_init(&w, 128);
     kw_str(&w, false, kstr_c(p->topic->name));
     kw_i32(&w, p->partition);
-    kw_i64(&w, p->committed_end);
+    kw_i64(&w, end);
     kw_i64(&w, s ? s->base_offset : -1);
     kw_i64(&w, s ? s->size : 0);
     kw_i64(&w, s ? s->max_timestamp : -1);
+    kw_raw(&w, p->topic->id, 16);
     send_frame(FP_DURABLE, w.buf, w.len);
     kw_free(&w);
 }
+
+static void send_durable(fpart_t *p, const meta_segment_t *s) { send_durable_at(p, p->committed_end, s); }
 
 static void send_logstart(fpart_t *p) {
     kw_t w;
@@ -181,6 +186,7 @@ static void send_logstart(fpart_t *p) {
     kw_str(&w, false, kstr_c(p->topic->name));
     kw_i32(&w, p->partition);
     kw_i64(&w, p->log_start);
+    kw_raw(&w, p->topic->id, 16);
     send_frame(FP_LOGSTART, w.buf, w.len);
     kw_free(&w);
 }
@@ -322,20 +328,9 @@ static void on_lead(kr_t *r) {
         free(o.l.keys[i]);
     }
     free(o.l.keys);
+    for (size_t i = 0; i < p->nsegs; i++) send_durable_at(p, p->segs[i].last_offset + 1, &p->segs[i]);
     kw_t w;
     kw_init(&w, 128);
-    for (size_t i = 0; i < p->nsegs; i++) {
-        const meta_segment_t *s = &p->segs[i];
-        kw_reset(&w);
-        kw_str(&w, false, kstr_c(t->name));
-        kw_i32(&w, partition);
-        kw_i64(&w, s->last_offset + 1);
-        kw_i64(&w, s->base_offset);
-        kw_i64(&w, s->size);
-        kw_i64(&w, s->max_timestamp);
-        send_frame(FP_DURABLE, w.buf, w.len);
-    }
-    kw_reset(&w);
     kw_str(&w, false, kstr_c(t->name));
     kw_i32(&w, partition);
     kw_i64(&w, rev);
@@ -993,9 +988,14 @@ static void on_frame(uint8_t type, kr_t *r) {
         kstr_cpy(tn, sizeof tn, name);
         ftopic_t *t = topic_get(name.p, (size_t)name.len);
         bool busy = false;
-        for (int32_t i = 0; t && i < t->np; i++) busy |= t->parts[i].inflight;
-        /* Its uploads in flight land (and commit) before it goes: the
-         * objects must not reappear after the deletion below. */
+        for (int32_t i = 0; t && i < t->np; i++) {
+            if (!t->parts[i].inflight) continue;
+            busy = true;
+            t->parts[i].gen++; /* nothing of the deleted topic is committed or reported */
+        }
+        /* Its uploads in flight land before it goes: the objects must not
+         * reappear after the deletion below (the broker may already have
+         * created a topic of the same name, whose keys they would take). */
         if (busy) cycle_wait();
         if (t) {
             /* Unlink from the dirty list first. */
