@@ -22,14 +22,17 @@ Environment:
                             <repo>/bin/objstore_cli, whichever exists)
 """
 import atexit
+import json
 import os
 import subprocess
 import threading
 import time
+import urllib.request
 
 import harness
 
 S3RVER_BIN = os.path.join(harness.NODE_DIR, "node_modules", ".bin", "s3rver")
+PROXY = os.path.join(harness.REPO, "bench", "s3_delay_proxy.py")
 ACCESS_KEY = "S3RVER"
 SECRET_KEY = "S3RVER"
 REGION = "us-east-1"
@@ -218,3 +221,49 @@ def _cleanup():
 # Registered after harness's own atexit, so it runs before harness removes
 # the temp dirs.
 atexit.register(_cleanup)
+
+
+class DelayProxy:
+    """bench/s3_delay_proxy.py in front of an S3rver's port: every PUT is
+    held for a lognormal delay (median_ms, p99_ms) before it is forwarded;
+    puts() counts the PUTs it has received (counted on arrival, before the
+    delay: a PUT counted is in flight). Stopped by PID."""
+
+    def __init__(self, upstream_port, median_ms, p99_ms):
+        self.dir = harness.make_tmpdir("kafscale-e2e-proxy-")
+        self.port_file = os.path.join(self.dir, "port")
+        self.logf = open(os.path.join(self.dir, "proxy.log"), "wb")
+        self.proc = subprocess.Popen(["/usr/bin/python3", PROXY, "--listen", "0", "--upstream", str(upstream_port),
+                                      "--median-ms", str(median_ms), "--p99-ms", str(p99_ms),
+                                      "--port-file", self.port_file], stdout=self.logf, stderr=self.logf,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.name = "s3 delay proxy"
+        self.port = None
+        with _lock:
+            _live.append(self)   # stopped at exit if the test is not
+
+    def start(self):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not os.path.exists(self.port_file):
+            time.sleep(0.05)
+        with open(self.port_file) as f:
+            self.port = int(f.read())
+        if not harness.wait_port(harness.LOOPBACK, self.port, 10, self.proc):
+            raise RuntimeError("delay proxy did not start")
+        return self
+
+    @property
+    def endpoint(self):
+        return "http://%s:%d" % (harness.LOOPBACK, self.port)
+
+    def puts(self):
+        url = "http://%s:%d/__bench/stats" % (harness.LOOPBACK, self.port)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return json.loads(r.read())["requests"].get("PUT", 0)
+
+    def stop(self, timeout=5.0):
+        harness.stop_process(self.proc, timeout=timeout)
+        self.logf.close()
+        with _lock:
+            if self in _live:
+                _live.remove(self)

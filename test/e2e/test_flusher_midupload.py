@@ -14,11 +14,8 @@ arrives, before the delay, which is how a test knows the upload started):
   - the node (broker and flusher, same PIDs) stays up throughout.
 Reads come from the store (KAFSCALE_TAIL_BYTES=0).
 """
-import json
-import os
 import time
 import unittest
-import urllib.request
 
 import harness
 import durability_util as du
@@ -26,41 +23,6 @@ import s3rver_harness
 
 BUCKET = "kafscale-midupload"
 PUT_MS = 800
-PROXY = os.path.join(harness.REPO, "bench", "s3_delay_proxy.py")
-
-
-class DelayProxy:
-    """bench/s3_delay_proxy.py in front of s3rver, stopped by PID."""
-
-    def __init__(self, upstream_port, median_ms, p99_ms):
-        self.dir = harness.make_tmpdir("kafscale-e2e-proxy-")
-        self.port_file = os.path.join(self.dir, "port")
-        self.logf = open(os.path.join(self.dir, "proxy.log"), "wb")
-        import subprocess
-        self.proc = subprocess.Popen(["/usr/bin/python3", PROXY, "--listen", "0", "--upstream", str(upstream_port),
-                                      "--median-ms", str(median_ms), "--p99-ms", str(p99_ms),
-                                      "--port-file", self.port_file], stdout=self.logf, stderr=self.logf,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
-        self.port = None
-
-    def start(self):
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not os.path.exists(self.port_file):
-            time.sleep(0.05)
-        with open(self.port_file) as f:
-            self.port = int(f.read())
-        if not harness.wait_port(harness.LOOPBACK, self.port, 10, self.proc):
-            raise RuntimeError("delay proxy did not start")
-        return self
-
-    def puts(self):
-        url = "http://%s:%d/__bench/stats" % (harness.LOOPBACK, self.port)
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return json.loads(r.read())["requests"].get("PUT", 0)
-
-    def stop(self):
-        harness.stop_process(self.proc, timeout=5)
-        self.logf.close()
 
 
 def produce(bootstrap, topic, values, acks, partition=None):
@@ -102,8 +64,8 @@ class FlusherMidUpload(unittest.TestCase):
         if not ok:
             raise RuntimeError(why)
         cls.s3 = s3rver_harness.S3rver(buckets=[BUCKET], name="s3rver-midupload").start()
-        cls.proxy = DelayProxy(cls.s3.port, PUT_MS, PUT_MS + 100).start()
-        env = cls.s3.env(BUCKET, KAFSCALE_S3_ENDPOINT="http://%s:%d" % (harness.LOOPBACK, cls.proxy.port),
+        cls.proxy = s3rver_harness.DelayProxy(cls.s3.port, PUT_MS, PUT_MS + 100).start()
+        env = cls.s3.env(BUCKET, KAFSCALE_S3_ENDPOINT=cls.proxy.endpoint,
                          KAFSCALE_TAIL_BYTES=0, KAFSCALE_FLUSH_INTERVAL_MS=20, KAFSCALE_AUTO_CREATE_TOPICS="false")
         cls.broker = du.start_broker(env=env, name="midupload")
         cls.flusher_pid = cls.broker.wait_flusher()
