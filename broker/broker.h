@@ -350,6 +350,9 @@ extern broker_t g_broker;
 
 int64_t now_ms(void);
 int64_t now_us(void);
+/* The monotonic clock (timeouts, the etcd lease; shared with the flusher). */
+int64_t mono_ms(void);
+int64_t mono_us(void);
 
 /* conn.c */
 int conn_listen(void);

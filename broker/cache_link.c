@@ -106,12 +106,6 @@ static struct {
     uint64_t count[CS_MAX];
 } C = {.name_mu = PTHREAD_MUTEX_INITIALIZER};
 
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void count(int c) { __atomic_add_fetch(&C.count[c], 1, __ATOMIC_RELAXED); }
 
 static void wr_seg(kw_t *w, const char *topic, const kuuid_t *id, int32_t partition, const sr_seg_desc_t *d) {

@@ -49,12 +49,6 @@ void partition_drop_unflushed(partition_t *p);
 void topics_apply_snapshot(const meta_topic_t *topics, int n);
 int64_t topics_snapshot_revision(void);
 
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- messages between the threads ---- */
 
 enum { M_VIEW = 1, M_CLAIMED, M_RELEASE, M_LEASE_LOST, /* to the loop */
@@ -172,11 +166,7 @@ bool cluster_enabled(void) { return C.enabled; }
 
 bool cluster_lease_alive(void) { return !C.enabled || mono_ms() < atomic_load(&C.lease_deadline); }
 
-bool cluster_can_write(const partition_t *p) {
-    if (p->lead != PL_LEADER) return false;
-    if (!C.enabled) return true;
-    return mono_ms() < atomic_load(&C.lease_deadline);
-}
+bool cluster_can_write(const partition_t *p) { return p->lead == PL_LEADER && cluster_lease_alive(); }
 
 static void post_to_loop(cmsg_t *m) {
     pthread_mutex_lock(&C.mu);
@@ -634,11 +624,12 @@ static void delete_claim(const char *topic, int32_t p, int64_t rev) {
     etcd_txn_result_free(&tr);
 }
 
-static bool release_asked(const char *topic, int32_t p, int64_t rev) {
+/* The index of a RELEASE we asked the loop for, -1 none. */
+static int release_find(const char *topic, int32_t p, int64_t rev) {
     for (int i = 0; i < C.nreleased; i++)
         if (C.released[i].rev == rev && C.released[i].partition == p && !strcmp(C.released[i].topic, topic))
-            return true;
-    return false;
+            return i;
+    return -1;
 }
 
 static void release_remember(const char *topic, int32_t p, int64_t rev) {
@@ -654,11 +645,8 @@ static void release_remember(const char *topic, int32_t p, int64_t rev) {
 }
 
 static void release_forget(const char *topic, int32_t p, int64_t rev) {
-    for (int i = 0; i < C.nreleased; i++)
-        if (C.released[i].rev == rev && C.released[i].partition == p && !strcmp(C.released[i].topic, topic)) {
-            C.released[i] = C.released[--C.nreleased];
-            return;
-        }
+    int i = release_find(topic, p, rev);
+    if (i >= 0) C.released[i] = C.released[--C.nreleased];
 }
 
 /* Re-reads everything, tells the loop, claims and releases. */
@@ -710,7 +698,7 @@ static void resync(void) {
             if (l && l->broker_id == C.me) {
                 if (l->lease != lease) {
                     delete_claim(t->name, p, l->mod_rev); /* an earlier run's */
-                } else if (owner[p] != C.me && !release_asked(t->name, p, l->mod_rev)) {
+                } else if (owner[p] != C.me && release_find(t->name, p, l->mod_rev) < 0) {
                     release_remember(t->name, p, l->mod_rev);
                     cmsg_t *m = cmsg_new(M_RELEASE);
                     snprintf(m->topic, sizeof m->topic, "%s", t->name);
@@ -810,15 +798,20 @@ static etcd_watch_t *watch(const char *key, bool prefix) {
 
 /* ---- the event loop's side ---- */
 
-static void release_finish(partition_t *p) {
-    log_info("cluster: %s[%d] handed over at offset %lld", p->topic->name, p->index, (long long)p->log.hw);
+/* We no longer lead p: the flusher is told, and everything held for it goes
+ * (waiting producers are told to retry). */
+static void partition_unlead(partition_t *p) {
     flink_send_unlead(p);
-    int64_t rev = p->lead_rev;
+    partition_drop_all(p, 0);
     p->lead = PL_NONE;
     p->lead_rev = 0;
     p->leader_id = -1;
-    partition_drop_all(p, 0);
-    kreq_wake_parked();
+}
+
+static void release_finish(partition_t *p) {
+    log_info("cluster: %s[%d] handed over at offset %lld", p->topic->name, p->index, (long long)p->log.hw);
+    int64_t rev = p->lead_rev;
+    partition_unlead(p);
     atomic_fetch_add(&C.releases_pending, 1);
     post_released(p->topic->name, p->index, rev, true);
 }
@@ -847,11 +840,7 @@ static void lose_all(const char *why) {
         for (int32_t i = 0; i < t->npartitions; i++) {
             partition_t *p = &t->partitions[i];
             if (p->lead == PL_NONE) continue;
-            flink_send_unlead(p);
-            partition_drop_all(p, 0);
-            p->lead = PL_NONE;
-            p->lead_rev = 0;
-            p->leader_id = -1;
+            partition_unlead(p);
             n++;
         }
     if (n) log_warn("cluster: %s: gave up %d partition(s); waiting producers are told to retry", why, n);
@@ -989,15 +978,10 @@ void cluster_on_fenced(partition_t *p, int64_t rev) {
     if (p->lead_rev != rev || p->lead == PL_NONE) return;
     log_warn("cluster: %s[%d]: our claim was taken over (fenced); giving the partition up", p->topic->name, p->index);
     metrics_add(M_CLUSTER_FENCED, 1);
-    flink_send_unlead(p);
-    partition_drop_all(p, 0);
+    partition_unlead(p);
     /* If the claim is still ours (the flusher could not load the partition),
      * give it back so that it is claimed afresh. */
     post_released(p->topic->name, p->index, rev, false);
-    p->lead = PL_NONE;
-    p->lead_rev = 0;
-    p->leader_id = -1;
-    kreq_wake_parked();
 }
 
 int cluster_brokers(const cluster_broker_t **out) {
@@ -1036,8 +1020,7 @@ void cluster_set_draining(bool on) {
 /* /readyz (http.h): the metadata store is etcd; ready while our lease is
  * certainly alive. */
 bool meta_link_ready(char *why, size_t whysz) {
-    if (!C.enabled) return true;
-    if (mono_ms() < atomic_load(&C.lease_deadline)) return true;
+    if (cluster_lease_alive()) return true;
     snprintf(why, whysz, "etcd: our lease is not known to be alive (etcd unreachable, or we were paused)");
     return false;
 }

@@ -411,12 +411,20 @@ static void conn_resume(kconn_t *c) {
     event_active(c->resume_ev, EV_TIMEOUT, 0);
 }
 
-/* recv() into p; > 0 bytes, 0 nothing there now, -1 the connection is done
- * (closed here: EOF or an error). */
-static ssize_t conn_recv(kconn_t *c, void *p, size_t n) {
+/* recv() into p, counted in this event's *read_bytes; > 0 bytes, 0 nothing
+ * there now, -1 the connection is done (closed here: EOF or an error).
+ * A recv() that returned less than it asked for emptied the socket
+ * (*drained): the next one would only say EAGAIN, so it is not made (epoll
+ * will tell when more came). */
+static ssize_t conn_recv(kconn_t *c, void *p, size_t n, size_t *read_bytes, bool *drained) {
+    if (*drained) return 0;
     for (;;) {
         ssize_t got = recv(c->fd, p, n, 0);
-        if (got > 0) return got;
+        if (got > 0) {
+            *drained = (size_t)got < n;
+            *read_bytes += (size_t)got;
+            return got;
+        }
         if (got < 0 && errno == EINTR) continue;
         if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
         conn_close(c, NULL); /* EOF, or reset */
@@ -462,11 +470,8 @@ static int stage_more(kconn_t *c, size_t *read_bytes, bool *drained) {
     memmove(c->ibuf, c->ibuf + c->ipos, c->ilen - c->ipos);
     c->ilen -= c->ipos;
     c->ipos = 0;
-    if (*drained) return 0;
-    ssize_t got = conn_recv(c, c->ibuf + c->ilen, IBUF_SIZE - c->ilen);
+    ssize_t got = conn_recv(c, c->ibuf + c->ilen, IBUF_SIZE - c->ilen, read_bytes, drained);
     if (got <= 0) return 0;
-    *drained = (size_t)got < IBUF_SIZE - c->ilen;
-    *read_bytes += (size_t)got;
     c->ilen += (size_t)got;
     return 1;
 }
@@ -475,19 +480,14 @@ static int stage_more(kconn_t *c, size_t *read_bytes, bool *drained) {
  * READ_BYTES_PER_EVENT at a time. */
 static void conn_dispatch(kconn_t *c) {
     size_t read_bytes = 0;
-    /* A recv() that returned less than it asked for emptied the socket: the
-     * next one would only say EAGAIN (epoll will tell when more came). */
-    bool drained = false;
+    bool drained = false; /* see conn_recv */
     for (int n = 0; n < FRAMES_PER_EVENT;) {
         if (c->state != CONN_READING) return;
         if (c->rd_req) { /* a frame's body, straight into its buffer */
             kreq_t *r = c->rd_req;
             if (read_bytes >= READ_BYTES_PER_EVENT) break;
-            if (drained) return;
-            ssize_t got = conn_recv(c, r->frame + c->rd_have, c->rd_size - c->rd_have);
+            ssize_t got = conn_recv(c, r->frame + c->rd_have, c->rd_size - c->rd_have, &read_bytes, &drained);
             if (got <= 0) return;
-            drained = (size_t)got < c->rd_size - c->rd_have;
-            read_bytes += (size_t)got;
             c->rd_have += (size_t)got;
             if (c->rd_have < c->rd_size) continue;
             c->rd_req = NULL;

@@ -470,12 +470,6 @@ void store_read_set_front(sr_front_fn *fn, void *ctx) {
     S.front_ctx = ctx;
 }
 
-static int64_t mono_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* A read into buf: the front first (the shm ring), the store when it passes.
  * Store GETs are timed into the job (worker thread; counted on the loop). */
 static int job_get(sr_job_t *j, uint64_t off, uint64_t len, uint8_t *buf, size_t cap, uint8_t **out, size_t *got,

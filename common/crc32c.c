@@ -105,39 +105,26 @@ static inline uint64_t load64(const uint8_t *p) {
     return w;
 }
 
+/* c0 continued over the 3 * blk bytes at p, as three streams of blk bytes. */
+__attribute__((target("sse4.2"), always_inline)) static inline uint64_t crc3(uint64_t c0, const uint8_t *p,
+                                                                             size_t blk, uint32_t zeros[4][256]) {
+    uint64_t c1 = 0, c2 = 0;
+    for (const uint8_t *end = p + blk; p < end; p += 8) {
+        c0 = __builtin_ia32_crc32di(c0, load64(p));
+        c1 = __builtin_ia32_crc32di(c1, load64(p + blk));
+        c2 = __builtin_ia32_crc32di(c2, load64(p + 2 * blk));
+    }
+    c0 = crc_shift(zeros, (uint32_t)c0) ^ c1;
+    return crc_shift(zeros, (uint32_t)c0) ^ c2;
+}
+
 __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t n) {
     const uint8_t *p = buf;
     uint64_t c0 = ~crc;
     while (n && ((uintptr_t)p & 7)) { c0 = __builtin_ia32_crc32qi((uint32_t)c0, *p++); n--; }
     if (n >= 3 * CRC_SHORT) pthread_once(&zeros_once, zeros_init);
-    while (n >= 3 * CRC_LONG) {
-        uint64_t c1 = 0, c2 = 0;
-        const uint8_t *end = p + CRC_LONG;
-        do {
-            c0 = __builtin_ia32_crc32di(c0, load64(p));
-            c1 = __builtin_ia32_crc32di(c1, load64(p + CRC_LONG));
-            c2 = __builtin_ia32_crc32di(c2, load64(p + 2 * CRC_LONG));
-            p += 8;
-        } while (p < end);
-        c0 = crc_shift(zeros_long, (uint32_t)c0) ^ c1;
-        c0 = crc_shift(zeros_long, (uint32_t)c0) ^ c2;
-        p += 2 * CRC_LONG;
-        n -= 3 * CRC_LONG;
-    }
-    while (n >= 3 * CRC_SHORT) {
-        uint64_t c1 = 0, c2 = 0;
-        const uint8_t *end = p + CRC_SHORT;
-        do {
-            c0 = __builtin_ia32_crc32di(c0, load64(p));
-            c1 = __builtin_ia32_crc32di(c1, load64(p + CRC_SHORT));
-            c2 = __builtin_ia32_crc32di(c2, load64(p + 2 * CRC_SHORT));
-            p += 8;
-        } while (p < end);
-        c0 = crc_shift(zeros_short, (uint32_t)c0) ^ c1;
-        c0 = crc_shift(zeros_short, (uint32_t)c0) ^ c2;
-        p += 2 * CRC_SHORT;
-        n -= 3 * CRC_SHORT;
-    }
+    for (; n >= 3 * CRC_LONG; p += 3 * CRC_LONG, n -= 3 * CRC_LONG) c0 = crc3(c0, p, CRC_LONG, zeros_long);
+    for (; n >= 3 * CRC_SHORT; p += 3 * CRC_SHORT, n -= 3 * CRC_SHORT) c0 = crc3(c0, p, CRC_SHORT, zeros_short);
     while (n >= 8) {
         c0 = __builtin_ia32_crc32di(c0, load64(p));
         p += 8;

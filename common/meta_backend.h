@@ -72,6 +72,11 @@ meta_groups_t *meta_groups_etcd_open(const etcd_config_t *cfg, char *err, size_t
 char *meta_snapshot_edit(const char *old, size_t old_len, const meta_topic_t *put, const char *del_name,
                          meta_topic_t *backfill, int max_backfill, int *nbackfill, char *err, size_t errsz);
 
+/* Appends "key=value\n" to out (a meta_topic_t.configs of cap bytes,
+ * NUL-terminated; *used bytes in it); -1 when it does not fit or the pair
+ * could not be read back as one line (meta_pb.c; the snapshot uses it too). */
+int meta_topic_config_append(char *out, size_t cap, size_t *used, const char *key, const char *value);
+
 /* ---- small helpers shared by the etcd backends (meta_keys.c) ---- */
 
 /* An etcd status and message as one line for logs. */

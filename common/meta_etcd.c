@@ -308,10 +308,9 @@ static int op_load_partition(meta_t *mm, const char *topic, int32_t partition, c
     }
     load_ctx_t x = {.cb = cb, .only_topic = topic, .only_partition = partition};
     /* the state first: its answer's revision pins the segments read */
-    etcd_range_req_t req = {.key = skey, .key_len = strlen(skey)};
     etcd_range_result_t r;
     char e[512];
-    int st = etcd_range(m->c, &req, &r, e, sizeof e);
+    int st = etcd_get(m->c, skey, &r, e, sizeof e);
     if (st) {
         snprintf(err, errsz, "cannot read %s from etcd: %s (%s)", skey, e, etcd_status_name(st));
         return -1;

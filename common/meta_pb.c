@@ -5,6 +5,7 @@
  * field, then copies into the fixed-size struct.
  */
 #include "meta_pb.h"
+#include "meta_backend.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -33,6 +34,16 @@ static bool parse_i64(const char *s, int64_t *out) {
     if (errno || end == s || *end) return false;
     *out = v;
     return true;
+}
+
+/* Packs msg into one malloc'd buffer (*len set); NULL when out of memory. */
+static uint8_t *pack(const ProtobufCMessage *msg, size_t *len) {
+    size_t sz = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(sz ? sz : 1);
+    if (!buf) return NULL;
+    *len = protobuf_c_message_pack(msg, buf);
+    KS_ASSERT(*len == sz);
+    return buf;
 }
 
 uint8_t *meta_pb_topic_encode(const meta_topic_t *t, size_t *len) {
@@ -70,17 +81,12 @@ uint8_t *meta_pb_topic_encode(const meta_topic_t *t, size_t *len) {
     m.n_config = n;
     m.config = ptrs;
 
-    size_t sz = kafscale__metadata__topic_config__get_packed_size(&m);
-    uint8_t *buf = malloc(sz ? sz : 1);
-    if (!buf) return NULL;
-    *len = kafscale__metadata__topic_config__pack(&m, buf);
-    KS_ASSERT(*len == sz);
-    return buf;
+    return pack(&m.base, len);
 }
 
-/* Appends "key=value\n" to out (cap bytes, NUL-terminated); -1 when it does
- * not fit or the pair could not be read back as one line. */
-static int cfg_append(char *out, size_t cap, size_t *used, const char *key, const char *value) {
+/* meta_backend.h (the snapshot reader appends with it too, so both accept the
+ * same configs). */
+int meta_topic_config_append(char *out, size_t cap, size_t *used, const char *key, const char *value) {
     if (!key[0] || strpbrk(key, "=\n") || strchr(value, '\n')) return -1;
     int n = snprintf(out + *used, cap - *used, "%s=%s\n", key, value);
     if (n < 0 || (size_t)n >= cap - *used) return -1;
@@ -109,7 +115,7 @@ int meta_pb_topic_decode(const uint8_t *buf, size_t len, meta_topic_t *out, char
     bool has_rms = false, has_rbytes = false, has_sbytes = false;
     for (size_t i = 0; i < m->n_config; i++) {
         const char *k = m->config[i]->key ? m->config[i]->key : "", *v = m->config[i]->value ? m->config[i]->value : "";
-        if (cfg_append(out->configs, sizeof out->configs, &used, k, v)) {
+        if (meta_topic_config_append(out->configs, sizeof out->configs, &used, k, v)) {
             why = "a config that does not fit (too long, or '=' / newline in a name)";
             goto bad;
         }
@@ -127,7 +133,7 @@ int meta_pb_topic_decode(const uint8_t *buf, size_t len, meta_topic_t *out, char
         if (typed[i].has || typed[i].v == 0) continue;
         char v[24];
         snprintf(v, sizeof v, "%" PRId64, typed[i].v);
-        if (cfg_append(out->configs, sizeof out->configs, &used, typed[i].name, v)) {
+        if (meta_topic_config_append(out->configs, sizeof out->configs, &used, typed[i].name, v)) {
             why = "configs too long";
             goto bad;
         }
@@ -154,12 +160,7 @@ uint8_t *meta_pb_segment_encode(const meta_segment_t *s, size_t *len) {
     m.size_bytes = s->size;
     m.max_timestamp = s->max_timestamp;
     m.created_ms = s->created_ms;
-    size_t sz = kafscale__metadata__segment_info__get_packed_size(&m);
-    uint8_t *buf = malloc(sz ? sz : 1);
-    if (!buf) return NULL;
-    *len = kafscale__metadata__segment_info__pack(&m, buf);
-    KS_ASSERT(*len == sz);
-    return buf;
+    return pack(&m.base, len);
 }
 
 int meta_pb_segment_decode(const uint8_t *buf, size_t len, meta_segment_t *out, char *err, size_t errsz) {
@@ -220,12 +221,7 @@ uint8_t *meta_pb_state_encode(const meta_pstate_t *s, size_t *len) {
         m.topic_id.data = (uint8_t *)s->topic_id;
         m.topic_id.len = 16;
     }
-    size_t sz = kafscale__metadata__partition_state__get_packed_size(&m);
-    uint8_t *buf = malloc(sz ? sz : 1);
-    if (!buf) return NULL;
-    *len = kafscale__metadata__partition_state__pack(&m, buf);
-    KS_ASSERT(*len == sz);
-    return buf;
+    return pack(&m.base, len);
 }
 
 int meta_pb_state_decode(const uint8_t *buf, size_t len, meta_pstate_t *out, char *err, size_t errsz) {
@@ -284,14 +280,8 @@ uint8_t *meta_pb_state_with_log_start(const uint8_t *old, size_t old_len, const 
     char *old_topic = m->topic;
     if (!m->topic || !m->topic[0]) m->topic = (char *)topic;
     if (log_start > m->log_start_offset) m->log_start_offset = log_start;
-    size_t sz = kafscale__metadata__partition_state__get_packed_size(m);
-    uint8_t *buf = malloc(sz ? sz : 1);
-    if (buf) {
-        *len = kafscale__metadata__partition_state__pack(m, buf);
-        KS_ASSERT(*len == sz);
-    } else {
-        snprintf(err, errsz, "out of memory");
-    }
+    uint8_t *buf = pack(&m->base, len);
+    if (!buf) snprintf(err, errsz, "out of memory");
     m->topic = old_topic; /* freed with the message */
     kafscale__metadata__partition_state__free_unpacked(m, NULL);
     return buf;
@@ -349,12 +339,7 @@ uint8_t *meta_pb_group_encode(const mg_group_t *g, size_t *len) {
     }
     m.n_members = n;
     m.members = ptrs;
-    size_t sz = kafscale__metadata__consumer_group__get_packed_size(&m);
-    uint8_t *buf = malloc(sz ? sz : 1);
-    if (buf) {
-        *len = kafscale__metadata__consumer_group__pack(&m, buf);
-        KS_ASSERT(*len == sz);
-    }
+    uint8_t *buf = pack(&m.base, len);
     free(mem);
     free(ptrs);
     return buf;
@@ -446,12 +431,7 @@ uint8_t *meta_pb_offset_encode(const char *group_id, const mg_offset_t *o, size_
             m.metadata = copy;
         }
     }
-    size_t sz = kafscale__metadata__committed_offset__get_packed_size(&m);
-    uint8_t *buf = malloc(sz ? sz : 1);
-    if (buf) {
-        *len = kafscale__metadata__committed_offset__pack(&m, buf);
-        KS_ASSERT(*len == sz);
-    }
+    uint8_t *buf = pack(&m.base, len);
     free(copy);
     return buf;
 }

@@ -58,16 +58,6 @@ static int hexval(char c) {
     return -1;
 }
 
-/* Appends "key=value\n" to t->configs; false when it does not fit or the
- * pair would not read back as one line. */
-static bool cfg_add(meta_topic_t *t, size_t *used, const char *key, const char *value) {
-    if (!key[0] || strpbrk(key, "=\n") || strchr(value, '\n')) return false;
-    int n = snprintf(t->configs + *used, sizeof t->configs - *used, "%s=%s\n", key, value);
-    if (n < 0 || (size_t)n >= sizeof t->configs - *used) return false;
-    *used += (size_t)n;
-    return true;
-}
-
 /* Reads one entry of "topics" into t. 0, or -1 with why set. *had_id: the
  * entry carried a usable id (else t->id is the derived one). */
 static int entry_read(json_t *e, meta_topic_t *t, bool *had_id, char *why, size_t whysz) {
@@ -129,7 +119,7 @@ static int entry_read(json_t *e, meta_topic_t *t, bool *had_id, char *why, size_
                 snprintf(why, whysz, "topic %s: config \"%.64s\" is not a string or an integer", name, k);
                 return -1;
             }
-            if (!cfg_add(t, &used, k, val)) {
+            if (meta_topic_config_append(t->configs, sizeof t->configs, &used, k, val)) {
                 snprintf(why, whysz, "topic %s: config \"%.64s\" is malformed or the configs are too long", name, k);
                 return -1;
             }

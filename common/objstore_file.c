@@ -197,6 +197,19 @@ static void bounce_put(file_store_t *fs, void *b) {
     free(b);
 }
 
+/* Later writes to fd go through the page cache. 0 or -1 (errno). */
+static int direct_off(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags & ~O_DIRECT);
+}
+
+/* The file system refused `what` with errno: every later PUT writes through
+ * the page cache (logged once). */
+static void direct_refused(file_store_t *fs, const char *what) {
+    if (__atomic_exchange_n(&fs->direct_ok, false, __ATOMIC_RELAXED))
+        log_info("file store %s: %s refused (%s); writing through the page cache", fs->root, what, strerror(errno));
+}
+
 static int pwrite_all(int fd, const uint8_t *b, size_t len, off_t at) {
     size_t done = 0;
     while (done < len) {
@@ -246,9 +259,7 @@ static int write_direct(file_store_t *fs, int fd, const struct iovec *iov, int i
         size_t whole = fill & ~(size_t)(DIRECT_ALIGN - 1);
         if (whole && (rc = pwrite_all(fd, b, whole, (off_t)written)) < 0) break;
         if (whole < fill) { /* the object's last partial block */
-            int flags = fcntl(fd, F_GETFL);
-            if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_DIRECT) < 0 ||
-                pwrite_all(fd, b + whole, fill - whole, (off_t)(written + whole)) < 0) {
+            if (direct_off(fd) < 0 || pwrite_all(fd, b + whole, fill - whole, (off_t)(written + whole)) < 0) {
                 rc = -1;
                 break;
             }
@@ -290,9 +301,7 @@ static void do_put(file_store_t *fs, objstore_op_t *op) {
         }
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (direct ? O_DIRECT : 0), 0644);
         if (fd < 0 && direct && errno == EINVAL) { /* no O_DIRECT here: buffered from now on */
-            if (__atomic_exchange_n(&fs->direct_ok, false, __ATOMIC_RELAXED))
-                log_info("file store %s: O_DIRECT refused (%s); writing through the page cache", fs->root,
-                         strerror(errno));
+            direct_refused(fs, "O_DIRECT");
             direct = false;
             tries--;
             continue;
@@ -309,13 +318,8 @@ static void do_put(file_store_t *fs, objstore_op_t *op) {
         if (errno != EINVAL) goto fail_io;
         /* The file system takes O_DIRECT opens but not our alignment:
          * start this file over through the page cache, and stay there. */
-        if (__atomic_exchange_n(&fs->direct_ok, false, __ATOMIC_RELAXED))
-            log_info("file store %s: O_DIRECT writes refused (%s); writing through the page cache", fs->root,
-                     strerror(errno));
-        int flags = fcntl(fd, F_GETFL);
-        if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_DIRECT) < 0 || ftruncate(fd, 0) < 0 ||
-            lseek(fd, 0, SEEK_SET) < 0)
-            goto fail_io;
+        direct_refused(fs, "O_DIRECT writes");
+        if (direct_off(fd) < 0 || ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0) goto fail_io;
         direct = false;
     }
     if (!direct && write_buffered(fd, op->iov, op->iovcnt) < 0) goto fail_io;

@@ -239,12 +239,10 @@ int seg_builder_add(seg_builder_t *b, const uint8_t *p, size_t len) {
      * flusher's CPU). Should a batch's stored CRC not match its bytes, the
      * footer CRC then does not match the body and readers refuse the
      * segment, as they would have refused the batch. */
-    if (len >= SEG_CRC_FOLD_MIN) {
-        uint32_t whole = crc32c_combine(crc32c(0, p, 21), bi.crc, len - 21);
-        b->crc = crc32c_combine(b->crc, whole, len);
-    } else {
+    if (len >= SEG_CRC_FOLD_MIN) /* the body so far and the first 21 bytes, then the rest */
+        b->crc = crc32c_combine(crc32c(b->crc, p, 21), bi.crc, len - 21);
+    else
         b->crc = crc32c(b->crc, p, len);
-    }
     b->body_len += len;
     b->iov[b->iov_len++] = (struct iovec){.iov_base = (void *)p, .iov_len = len};
     return SEG_OK;

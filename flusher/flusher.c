@@ -514,6 +514,7 @@ static void *upload_worker(void *arg) {
     return NULL;
 }
 
+/* F.commit and F.fenced (one flag per commit entry) grow together. */
 static void commit_buf_ensure(size_t n) {
     if (n <= F.commit_cap) return;
     size_t cap = F.commit_cap ? F.commit_cap * 2 : 64;
@@ -521,6 +522,9 @@ static void commit_buf_ensure(size_t n) {
     meta_segment_t *c = realloc(F.commit, cap * sizeof *c);
     if (!c) abort();
     F.commit = c;
+    uint8_t *fe = realloc(F.fenced, cap);
+    if (!fe) abort();
+    F.fenced = fe;
     F.commit_cap = cap;
 }
 
@@ -766,12 +770,6 @@ static void cycle_finish(void) {
     }
 
     /* 3. One metadata record (etcd: one fenced transaction) for the whole cycle. */
-    if (ncommit > F.fenced_cap) {
-        free(F.fenced);
-        F.fenced_cap = ncommit * 2;
-        F.fenced = calloc(F.fenced_cap, 1);
-        if (!F.fenced) abort();
-    }
     if (ncommit) memset(F.fenced, 0, ncommit);
     if (ncommit && broker_died()) {
         log_warn("our broker died during the cycle: its %zu segment(s) are not committed", ncommit);

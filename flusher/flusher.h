@@ -87,8 +87,7 @@ typedef struct flusher {
     bool cluster;               /* metadata in etcd: commits are fenced per partition */
     pid_t parent;               /* who started us (the supervising broker, or init/systemd) */
     int64_t lease_deadline;     /* cluster: CLOCK_MONOTONIC ms until which the broker's lease lives (LEASE) */
-    uint8_t *fenced;            /* per commit entry of a cycle */
-    size_t fenced_cap;
+    uint8_t *fenced;            /* per commit entry of a cycle (commit_cap of them) */
 } flusher_t;
 
 extern flusher_t F;

@@ -12,10 +12,11 @@ int main(int argc, char **argv) {
                "Settings come from KAFSCALE_* environment variables; see README.md.\n");
         return 0;
     }
-    /* Each APPEND frame of ~1 MiB is made contiguous (evbuffer_pullup) in a
-     * fresh allocation: with glibc's defaults that memory was mmap'd or the
-     * heap top trimmed after every frame, and touched anew (a page fault per
-     * 4 KiB was a fifth of the flusher's CPU). Keep freed memory instead. */
+    /* The flusher's big buffers (pending batches that grow by realloc, the
+     * upload's segment and index pieces, O_DIRECT bounce buffers) come and
+     * go every cycle: with glibc's defaults that memory was mmap'd or the
+     * heap top trimmed and touched anew each time (a page fault per 4 KiB
+     * was a fifth of the flusher's CPU when measured). Keep freed memory. */
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
     return flusher_main();

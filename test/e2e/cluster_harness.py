@@ -42,6 +42,8 @@ import threading
 import time
 
 import harness
+import durability_util as du
+from durability_util import pid_alive, proc_name
 import etcd_harness
 import kproto
 import s3rver_harness
@@ -67,16 +69,6 @@ _lock = threading.Lock()
 # ---------------------------------------------------------------- processes
 
 
-def pid_alive(pid):
-    """True while pid exists and is neither a zombie nor dead."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            st = f.read()
-    except OSError:
-        return False
-    return st[st.rfind(")") + 2:][:1] not in ("Z", "X", "")
-
-
 def pid_state(pid):
     """The one-letter state of pid (R, S, T, Z, ...), "" when gone."""
     try:
@@ -85,14 +77,6 @@ def pid_state(pid):
     except OSError:
         return ""
     return st[st.rfind(")") + 2:][:1]
-
-
-def proc_name(pid):
-    try:
-        with open("/proc/%d/comm" % pid) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
 
 
 def proc_env(pid):
@@ -274,9 +258,6 @@ class Node:
 
     def flusher_pids(self):
         return self.child_pids("flusher")
-
-    def cached_pids(self):
-        return self.child_pids("cached")
 
     def _close_log(self):
         if self._logf and not self._logf.closed:
@@ -541,17 +522,8 @@ class Cluster:
     def live(self):
         return [n for n in self.nodes if n.alive() and not n.stopped]
 
-    def live_ids(self):
-        return sorted(n.id for n in self.live())
-
     def bootstrap(self, nodes=None):
         return ",".join(n.bootstrap for n in (nodes or self.nodes))
-
-    def by_addr(self, host, port):
-        for n in self.nodes:
-            if n.host == host and n.port == port:
-                return n
-        return None
 
     # ---- etcd ----
 
@@ -695,12 +667,7 @@ class Cluster:
         raise AssertionError("cluster did not converge within %.0fs: %s" % (timeout, why))
 
     def wait_for(self, cond, timeout, interval=0.1):
-        deadline = time.monotonic() + timeout
-        while True:
-            v = cond()
-            if v or time.monotonic() >= deadline:
-                return v
-            time.sleep(interval)
+        return du.wait_for(cond, timeout, interval)
 
     # ---- diagnostics ----
 
@@ -913,7 +880,6 @@ def bucket_segments(cluster, topic, parse=True):
     parsed segment or None, "error": str or None}}} of the topic's objects
     in the cluster's bucket. parse: GET and check every .kfs (and its index)
     with kfs_reader."""
-    import durability_util as du
     import kfs_reader as kr
     client = cluster.s3.boto3_client()
     try:
@@ -959,7 +925,6 @@ def segment_keys_differ(cluster, topic):
     """Cheap comparison (listings only): the (partition, base offset) pairs
     of .kfs objects in the bucket that etcd does not name, and those etcd
     names that the bucket lacks: (only_in_bucket, only_in_etcd)."""
-    import durability_util as du
     import kfs_reader as kr
     client = cluster.s3.boto3_client()
     try:

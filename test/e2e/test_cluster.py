@@ -44,7 +44,6 @@ Each test starts from a healthy cluster (setUp restarts whatever a previous
 test left down and waits until all three agree).
 """
 import collections
-import json
 import time
 import unittest
 
@@ -571,7 +570,7 @@ class Cluster3(unittest.TestCase):
         self.assertIn(topic, names, "the snapshot does not list the topic created through Kafka")
         snap["topics"].append({"name": "from-etcdctl", "partitions": 3})
         t0 = time.monotonic()
-        c.etcd.ctl_ok("put", "/kafscale/metadata/snapshot", json.dumps(snap))
+        c.put_snapshot(snap)   # etcdctl put
         leaders = c.wait_converged(["from-etcdctl"], {"from-etcdctl": 3}, timeout=10)
         harness.log("topic from etcdctl on every broker after %.3fs, leaders %r" % (time.monotonic() - t0, leaders))
         run = du.ProduceRun(c.bootstrap(), "from-etcdctl", 3)
